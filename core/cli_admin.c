@@ -1,0 +1,161 @@
+/*
+ * cli_admin.c — `nurture init`, `stats`, `backup`, `version`.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <lua.h>
+#include "cli.h"
+#include "profile.h"
+#include "tags.h"
+
+static int write_sample_config(const char *path, int force)
+{
+	struct stat st;
+	FILE *f;
+
+	if (!force && stat(path, &st) == 0)
+		return 0;   /* never overwrite a user's config */
+	if (!(f = fopen(path, "w")))
+		return nu_cli_fail("cannot write '%s': %s", path, strerror(errno)), -1;
+	fputs(nu_config_sample, f);
+	if (fclose(f) != 0)
+		return nu_cli_fail("cannot write '%s': %s", path, strerror(errno)), -1;
+	return 1;
+}
+
+static int cmd_init(nu_cli *cli, int argc, char **argv)
+{
+	const char *path = cli->config_path ? cli->config_path : "nurture.conf.lua";
+	int force = argc > 1 && !strcmp(argv[1], "--force"), wrote;
+
+	if (argc > 1 + force)
+		return nu_cli_usage(&nu_cli_admin_commands[0], "unexpected argument");
+	if ((wrote = write_sample_config(path, force)) < 0)
+		return NU_EXIT_FAIL;
+	cli->config_path = path;
+	if (nu_cli_open(cli) < 0)
+		return NU_EXIT_FAIL;
+	if (!cli->quiet) {
+		printf("%s %s\n", wrote ? "wrote" : "kept existing", path);
+		printf("database %s ready (schema version %d)\n", cli->cfg.database,
+		       nu_store_schema_version());
+	}
+	return NU_EXIT_OK;
+}
+
+static void render_funnel(json_t *f)
+{
+	json_t *row;
+	size_t i;
+
+	printf("%-14s %8s %9s %11s\n", "stage", "now", "reached", "conversion");
+	json_array_foreach(json_object_get(f, "stages"), i, row) {
+		json_t *reached = json_object_get(row, "reached");
+		json_t *conv = json_object_get(row, "conversion");
+		printf("%-14s %8lld", nu_cli_str(row, "stage"),
+		       (long long)json_integer_value(json_object_get(row, "now")));
+		if (reached)
+			printf(" %9lld", (long long)json_integer_value(reached));
+		else
+			printf(" %9s", "");
+		if (json_is_number(conv))
+			printf(" %10.1f%%", json_number_value(conv));
+		putchar('\n');
+	}
+	printf("%-14s %8lld\n", "total", (long long)json_integer_value(json_object_get(f, "leads")));
+}
+
+static int count_rows(nu_cli *cli, const char *sql, int64_t *n)
+{
+	sqlite3_stmt *st = nu_store_stmt(cli->store, sql, NULL);
+	*n = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	if (st)
+		sqlite3_reset(st);
+	return *n < 0 ? -1 : 0;
+}
+
+static int cmd_stats(nu_cli *cli, int argc, char **argv)
+{
+	int64_t events, identities, tags, merged;
+	size_t expired;
+	json_t *f;
+	nu_error err;
+
+	(void)argv;
+	if (argc > 1)
+		return nu_cli_usage(&nu_cli_admin_commands[1], "unexpected argument");
+	if (nu_cli_open(cli) < 0)
+		return NU_EXIT_FAIL;
+	if (nu_tag_expire(cli->store, &expired, &err) < 0 ||
+	    nu_profile_funnel(cli->store, &f, &err) < 0)
+		return nu_cli_fail("%s", err.msg);
+	if (count_rows(cli, "SELECT max(id) FROM event", &events) < 0 ||
+	    count_rows(cli, "SELECT count(*) FROM identity", &identities) < 0 ||
+	    count_rows(cli, "SELECT count(*) FROM tag", &tags) < 0 ||
+	    count_rows(cli, "SELECT count(*) FROM lead WHERE merged_into IS NOT NULL", &merged) < 0) {
+		json_decref(f);
+		return nu_cli_fail("counting: %s", sqlite3_errmsg(nu_store_db(cli->store)));
+	}
+	json_object_set_new(f, "events", json_integer(events));
+	json_object_set_new(f, "identities", json_integer(identities));
+	json_object_set_new(f, "tags", json_integer(tags));
+	json_object_set_new(f, "merged", json_integer(merged));
+	if (cli->json) {
+		nu_cli_print_json(f);
+		return NU_EXIT_OK;
+	}
+	render_funnel(f);
+	printf("\n%lld identities, %lld tags, %lld events, %lld leads merged away\n",
+	       (long long)identities, (long long)tags, (long long)events, (long long)merged);
+	json_decref(f);
+	return NU_EXIT_OK;
+}
+
+static void backup_progress(int remaining, int total, void *ud)
+{
+	(void)ud;
+	(void)remaining;
+	fprintf(stderr, "copied %d pages\n", total);
+}
+
+static int cmd_backup(nu_cli *cli, int argc, char **argv)
+{
+	nu_error err;
+
+	if (argc != 2)
+		return nu_cli_usage(&nu_cli_admin_commands[2], "one output file is needed");
+	if (nu_cli_open(cli) < 0)
+		return NU_EXIT_FAIL;
+	if (nu_store_backup(cli->store, argv[1], cli->quiet ? NULL : backup_progress, NULL,
+			    &err) < 0)
+		return nu_cli_fail("backup failed: %s", err.msg);
+	if (!cli->quiet)
+		printf("backup written to %s\n", argv[1]);
+	return NU_EXIT_OK;
+}
+
+static int cmd_version(nu_cli *cli, int argc, char **argv)
+{
+	(void)cli; (void)argc; (void)argv;
+	printf("nurture %s (schema %d, SQLite %s, %s)\n", NU_VERSION, nu_store_schema_version(),
+	       sqlite3_libversion(), LUA_RELEASE);
+	return NU_EXIT_OK;
+}
+
+const nu_cli_command nu_cli_admin_commands[] = {
+	{ "init", "[--force]",
+	  "Create the database and a commented sample config (nurture.conf.lua).",
+	  "An existing config is kept unless --force. The database is created or\n"
+	  "migrated to the current schema.\n", cmd_init },
+	{ "stats", "", "Funnel summary: leads per stage now, reached, and conversion.", "",
+	  cmd_stats },
+	{ "backup", "OUT.db",
+	  "Copy the database consistently while the daemon and other commands run.",
+	  "Uses SQLite's online backup API; the copy is written to OUT.db.partial and\n"
+	  "renamed when complete.\n", cmd_backup },
+	{ "version", "", "Print version information.", "", cmd_version },
+	{ NULL, NULL, NULL, NULL, NULL },
+};

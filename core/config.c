@@ -1,0 +1,451 @@
+/*
+ * config.c — loading and checking nurture.conf.lua.
+ *
+ * The checker walks the returned table against a table of known keys. Each
+ * key has a reader that converts and validates its value; errors carry the
+ * key's full path ("tags['interest:crm'].ttl") so users can find it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "config.h"
+#include "log.h"
+#include "lua_sandbox.h"
+#include "timefmt.h"
+
+#define CONFIG_MEM_LIMIT   (8u << 20)
+#define CONFIG_INSTR_LIMIT 10000000u
+
+const char nu_config_sample[] =
+"-- nurture.conf.lua — configuration of the nurture daemon and CLI.\n"
+"-- This file is Lua and must return a table. It runs sandboxed: no io, os or\n"
+"-- require; env(\"NAME\") reads an environment variable (use it for secrets).\n"
+"-- An unknown key or a wrong type is an error that names the key.\n"
+"return {\n"
+"  -- The SQLite database file, relative to this file's folder.\n"
+"  database = \"nurture.db\",\n"
+"\n"
+"  -- SQLite durability: \"NORMAL\" (default; a power cut may lose the last\n"
+"  -- commits but never corrupts), \"FULL\" (fsync every commit), \"OFF\".\n"
+"  synchronous = \"NORMAL\",\n"
+"  busy_timeout_ms = 5000,\n"
+"\n"
+"  -- Country calling code for phone numbers written without one.\n"
+"  phone_default_country = \"+86\",\n"
+"\n"
+"  log_level = \"info\",   -- debug, info, warn, error\n"
+"\n"
+"  -- The funnel, in order, and the side stages. Forward moves may skip\n"
+"  -- stages; going back goes through the first side stage (Recycled).\n"
+"  stages = {\n"
+"    funnel = { \"Lead\", \"MQL\", \"SQL\", \"Opportunity\", \"Deal\" },\n"
+"    side   = { \"Recycled\", \"Disqualified\" },\n"
+"    -- transitions = { Deal = { \"Recycled\" } },  -- replace one stage's rules\n"
+"  },\n"
+"\n"
+"  -- Tag definitions. category: attribute, source, behaviour, interest,\n"
+"  -- industry; class: fact (given), analytic (derived by a rule),\n"
+"  -- predictive (derived by a model); ttl: the tag expires on its own.\n"
+"  tags = {\n"
+"    [\"interest:crm\"]                   = { category = \"interest\", weight = 5 },\n"
+"    [\"interest:marketing_automation\"]  = { category = \"interest\", weight = 5 },\n"
+"    [\"interest:cdp\"]                   = { category = \"interest\", weight = 5 },\n"
+"    [\"behaviour:downloaded_whitepaper\"] = { category = \"behaviour\", weight = 10, ttl = \"90d\" },\n"
+"    [\"behaviour:attended_webinar\"]     = { category = \"behaviour\", weight = 15, ttl = \"90d\" },\n"
+"    [\"behaviour:requested_demo\"]       = { category = \"behaviour\", weight = 30, ttl = \"60d\" },\n"
+"    [\"behaviour:hot\"]                  = { category = \"behaviour\", class = \"analytic\", weight = 20, ttl = \"14d\" },\n"
+"  },\n"
+"}\n";
+
+void nu_config_defaults(nu_config *c)
+{
+	memset(c, 0, sizeof *c);
+	strcpy(c->synchronous, "NORMAL");
+	c->busy_timeout_ms = 5000;
+	strcpy(c->phone_default_cc, "86");
+	c->log_level = 1;  /* info */
+	nu_stage_model_default(&c->stages);
+}
+
+void nu_config_free(nu_config *c)
+{
+	free(c->path);
+	free(c->database);
+	free(c->tags);
+	memset(c, 0, sizeof *c);
+}
+
+/* Reading context: the path of the key being read, for messages. */
+struct reader {
+	lua_State *L;
+	nu_config *c;
+	const char *file;
+	nu_error *err;
+};
+
+static const char *lua_type_word(lua_State *L, int idx)
+{
+	switch (lua_type(L, idx)) {
+	case LUA_TNUMBER: return lua_isinteger(L, idx) ? "an integer" : "a number";
+	case LUA_TSTRING: return "a string";
+	case LUA_TTABLE: return "a table";
+	case LUA_TBOOLEAN: return "a boolean";
+	case LUA_TFUNCTION: return "a function";
+	case LUA_TNIL: return "nil";
+	default: return "a value of another type";
+	}
+}
+
+static int bad_type(struct reader *r, const char *key, const char *want, int idx)
+{
+	return nu_error_set(r->err, NU_EINVAL, "%s: key '%s' must be %s, got %s",
+			    r->file, key, want, lua_type_word(r->L, idx));
+}
+
+static int read_string(struct reader *r, const char *key, int idx, char *out,
+		       size_t len)
+{
+	size_t n;
+	const char *s;
+
+	if (lua_type(r->L, idx) != LUA_TSTRING)
+		return bad_type(r, key, "a string", idx);
+	s = lua_tolstring(r->L, idx, &n);
+	if (n >= len)
+		return nu_error_set(r->err, NU_EINVAL, "%s: key '%s' is too long",
+				    r->file, key);
+	memcpy(out, s, n + 1);
+	return NU_OK;
+}
+
+static int read_one_of(struct reader *r, const char *key, int idx, char *out,
+		       size_t len, const char *const *allowed)
+{
+	if (read_string(r, key, idx, out, len) < 0)
+		return NU_EINVAL;
+	for (const char *const *a = allowed; *a; a++)
+		if (strcmp(out, *a) == 0)
+			return NU_OK;
+	return nu_error_set(r->err, NU_EINVAL, "%s: key '%s' has an unknown value '%s'",
+			    r->file, key, out);
+}
+
+/* Reads an array of strings at idx into a fixed array of names. */
+static int read_names(struct reader *r, const char *key, int idx,
+		      char names[][NU_STAGE_NAME_MAX], size_t max, size_t *n)
+{
+	if (!lua_istable(r->L, idx))
+		return bad_type(r, key, "a list of strings", idx);
+	*n = lua_rawlen(r->L, idx);
+	if (*n > max)
+		return nu_error_set(r->err, NU_EINVAL, "%s: key '%s' lists more than %zu names",
+				    r->file, key, max);
+	for (size_t i = 0; i < *n; i++) {
+		char path[96];
+		snprintf(path, sizeof path, "%s[%zu]", key, i + 1);
+		lua_rawgeti(r->L, idx, (lua_Integer)i + 1);
+		int rc = read_string(r, path, -1, names[i], NU_STAGE_NAME_MAX);
+		lua_pop(r->L, 1);
+		if (rc < 0)
+			return rc;
+	}
+	return NU_OK;
+}
+
+/* Checks every key of the table at idx against `known` (NULL-terminated). */
+static int check_keys(struct reader *r, const char *where, int idx,
+		      const char *const *known)
+{
+	int rc = NU_OK;
+
+	lua_pushnil(r->L);
+	while (lua_next(r->L, idx) != 0) {
+		const char *k = lua_type(r->L, -2) == LUA_TSTRING ? lua_tostring(r->L, -2) : NULL;
+		int found = 0;
+		for (const char *const *p = known; k && *p; p++)
+			found |= strcmp(k, *p) == 0;
+		lua_pop(r->L, 1);
+		if (!found) {
+			char list[256] = "";
+			for (const char *const *p = known; *p; p++)
+				snprintf(list + strlen(list), sizeof list - strlen(list),
+					 "%s%s", p == known ? "" : ", ", *p);
+			rc = nu_error_set(r->err, NU_EINVAL,
+				"%s: unknown key '%s%s%s' (known%s%s: %s)", r->file,
+				where, where[0] ? "." : "", k ? k : "(not a name)",
+				where[0] ? " in " : "", where, list);
+			lua_pop(r->L, 1);
+			break;
+		}
+	}
+	return rc;
+}
+
+static int read_stages(struct reader *r, int idx)
+{
+	static const char *const known[] = { "funnel", "side", "transitions", NULL };
+	char funnel[NU_STAGE_MAX][NU_STAGE_NAME_MAX], side[NU_STAGE_MAX][NU_STAGE_NAME_MAX];
+	const char *fp[NU_STAGE_MAX], *sp[NU_STAGE_MAX];
+	size_t nf = 0, ns = 0;
+	int rc;
+
+	if (!lua_istable(r->L, idx))
+		return bad_type(r, "stages", "a table", idx);
+	if (check_keys(r, "stages", idx, known) < 0)
+		return NU_EINVAL;
+	lua_getfield(r->L, idx, "funnel");
+	rc = lua_isnil(r->L, -1) ? nu_error_set(r->err, NU_EINVAL,
+		"%s: key 'stages.funnel' is required when 'stages' is given", r->file) :
+		read_names(r, "stages.funnel", lua_gettop(r->L), funnel, NU_STAGE_MAX, &nf);
+	lua_pop(r->L, 1);
+	if (rc < 0)
+		return rc;
+	lua_getfield(r->L, idx, "side");
+	if (!lua_isnil(r->L, -1))
+		rc = read_names(r, "stages.side", lua_gettop(r->L), side, NU_STAGE_MAX, &ns);
+	lua_pop(r->L, 1);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < nf; i++)
+		fp[i] = funnel[i];
+	for (size_t i = 0; i < ns; i++)
+		sp[i] = side[i];
+	if (nu_stage_model_build(&r->c->stages, fp, nf, sp, ns, r->err) < 0)
+		return nu_error_prefix(r->err, "%s: stages", r->file);
+	r->c->stages_configured = 1;
+
+	lua_getfield(r->L, idx, "transitions");
+	if (!lua_isnil(r->L, -1) && !lua_istable(r->L, -1))
+		rc = bad_type(r, "stages.transitions", "a table", -1);
+	else if (!lua_isnil(r->L, -1)) {
+		int t = lua_gettop(r->L);
+		lua_pushnil(r->L);
+		while (rc == NU_OK && lua_next(r->L, t) != 0) {
+			char to[NU_STAGE_MAX][NU_STAGE_NAME_MAX], path[96];
+			const char *tp[NU_STAGE_MAX];
+			const char *from = lua_type(r->L, -2) == LUA_TSTRING ?
+					   lua_tostring(r->L, -2) : "?";
+			size_t nt = 0;
+			snprintf(path, sizeof path, "stages.transitions.%s", from);
+			rc = read_names(r, path, lua_gettop(r->L), to, NU_STAGE_MAX, &nt);
+			for (size_t i = 0; i < nt; i++)
+				tp[i] = to[i];
+			if (rc == NU_OK &&
+			    nu_stage_model_set_transitions(&r->c->stages, from, tp, nt, r->err) < 0)
+				rc = nu_error_prefix(r->err, "%s", r->file);
+			lua_pop(r->L, 1);
+		}
+		if (rc != NU_OK)
+			lua_pop(r->L, 1);   /* the key lua_next left */
+	}
+	lua_pop(r->L, 1);
+	return rc;
+}
+
+static int read_tag_def(struct reader *r, const char *name, int idx, nu_tag_def *d)
+{
+	static const char *const known[] = { "category", "class", "weight", "ttl",
+					      "description", NULL };
+	char where[160], path[200], ttl[32];
+	nu_error inner;
+	int rc = NU_OK;
+
+	snprintf(where, sizeof where, "tags['%s']", name);
+	if (!lua_istable(r->L, idx))
+		return bad_type(r, where, "a table", idx);
+	if (nu_tag_name_check(name, &inner) < 0)
+		return nu_error_set(r->err, NU_EINVAL, "%s: %s: %s", r->file, where, inner.msg);
+	if (check_keys(r, where, idx, known) < 0)
+		return NU_EINVAL;
+	memset(d, 0, sizeof *d);
+	snprintf(d->name, sizeof d->name, "%s", name);
+	strcpy(d->tag_class, "fact");
+	strcpy(d->category, "attribute");
+	d->weight = 1;
+	static const char *const cats[] = { "attribute", "source", "behaviour", "interest", "industry", NULL };
+	static const char *const classes[] = { "fact", "analytic", "predictive", NULL };
+	lua_getfield(r->L, idx, "category");
+	snprintf(path, sizeof path, "%s.category", where);
+	if (!lua_isnil(r->L, -1))
+		rc = read_one_of(r, path, -1, d->category, sizeof d->category, cats);
+	lua_pop(r->L, 1);
+	lua_getfield(r->L, idx, "class");
+	snprintf(path, sizeof path, "%s.class", where);
+	if (rc == NU_OK && !lua_isnil(r->L, -1))
+		rc = read_one_of(r, path, -1, d->tag_class, sizeof d->tag_class, classes);
+	lua_pop(r->L, 1);
+	lua_getfield(r->L, idx, "weight");
+	snprintf(path, sizeof path, "%s.weight", where);
+	if (rc == NU_OK && !lua_isnil(r->L, -1)) {
+		if (lua_type(r->L, -1) != LUA_TNUMBER)
+			rc = bad_type(r, path, "a number", -1);
+		else
+			d->weight = lua_tonumber(r->L, -1);
+	}
+	lua_pop(r->L, 1);
+	lua_getfield(r->L, idx, "ttl");
+	snprintf(path, sizeof path, "%s.ttl", where);
+	if (rc == NU_OK && !lua_isnil(r->L, -1) &&
+	    (rc = read_string(r, path, -1, ttl, sizeof ttl)) == NU_OK) {
+		char msg[160];
+		if (nu_duration_parse(ttl, &d->ttl_ms, msg, sizeof msg) < 0)
+			rc = nu_error_set(r->err, NU_EINVAL, "%s: %s: %s", r->file, path, msg);
+	}
+	lua_pop(r->L, 1);
+	lua_getfield(r->L, idx, "description");
+	snprintf(path, sizeof path, "%s.description", where);
+	if (rc == NU_OK && !lua_isnil(r->L, -1))
+		rc = read_string(r, path, -1, d->description, sizeof d->description);
+	lua_pop(r->L, 1);
+	return rc;
+}
+
+static int read_tags(struct reader *r, int idx)
+{
+	size_t cap = 0;
+	int rc = NU_OK;
+
+	if (!lua_istable(r->L, idx))
+		return bad_type(r, "tags", "a table of tag definitions", idx);
+	lua_pushnil(r->L);
+	while (lua_next(r->L, idx) != 0) {
+		if (lua_type(r->L, -2) != LUA_TSTRING) {
+			rc = nu_error_set(r->err, NU_EINVAL,
+				"%s: 'tags' must be keyed by tag name, e.g. [\"interest:crm\"] = { … }",
+				r->file);
+		} else if (r->c->ntags == cap) {
+			nu_tag_def *g = realloc(r->c->tags, (cap = cap ? cap * 2 : 16) * sizeof *g);
+			if (!g)
+				rc = nu_error_set(r->err, NU_ENOMEM, "out of memory");
+			else
+				r->c->tags = g;
+		}
+		if (rc == NU_OK)
+			rc = read_tag_def(r, lua_tostring(r->L, -2), lua_gettop(r->L),
+					  &r->c->tags[r->c->ntags]);
+		lua_pop(r->L, 1);
+		if (rc != NU_OK) {
+			lua_pop(r->L, 1);
+			return rc;
+		}
+		r->c->ntags++;
+	}
+	return NU_OK;
+}
+
+static int read_phone_cc(struct reader *r, int idx)
+{
+	char v[8];
+	const char *p = v;
+
+	if (read_string(r, "phone_default_country", idx, v, sizeof v) < 0)
+		return NU_EINVAL;
+	if (*p == '+')
+		p++;
+	if (!*p || strspn(p, "0123456789") != strlen(p) || strlen(p) > 3)
+		return nu_error_set(r->err, NU_EINVAL,
+			"%s: key 'phone_default_country' must be a calling code like \"+86\", got '%s'",
+			r->file, v);
+	strcpy(r->c->phone_default_cc, p);
+	return NU_OK;
+}
+
+static char *resolve_beside(const char *file, const char *rel)
+{
+	const char *slash = strrchr(file, '/');
+	size_t dir = slash ? (size_t)(slash - file) + 1 : 0;
+	char *out;
+
+	if (rel[0] == '/' || !dir)
+		return strdup(rel);
+	if (!(out = malloc(dir + strlen(rel) + 1)))
+		return NULL;
+	memcpy(out, file, dir);
+	strcpy(out + dir, rel);
+	return out;
+}
+
+static int read_top(struct reader *r, const char *key, int idx)
+{
+	static const char *const syncs[] = { "NORMAL", "FULL", "OFF", NULL };
+	static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+	char buf[1024];
+
+	if (strcmp(key, "database") == 0) {
+		if (read_string(r, key, idx, buf, sizeof buf) < 0)
+			return NU_EINVAL;
+		free(r->c->database);
+		r->c->database = resolve_beside(r->file, buf);
+		return NU_OK;
+	}
+	if (strcmp(key, "synchronous") == 0)
+		return read_one_of(r, key, idx, r->c->synchronous, sizeof r->c->synchronous, syncs);
+	if (strcmp(key, "busy_timeout_ms") == 0) {
+		if (!lua_isinteger(r->L, idx) || lua_tointeger(r->L, idx) < 0)
+			return bad_type(r, key, "a non-negative integer", idx);
+		r->c->busy_timeout_ms = (int)lua_tointeger(r->L, idx);
+		return NU_OK;
+	}
+	if (strcmp(key, "phone_default_country") == 0)
+		return read_phone_cc(r, idx);
+	if (strcmp(key, "log_level") == 0) {
+		if (read_one_of(r, key, idx, buf, sizeof buf, levels) < 0)
+			return NU_EINVAL;
+		r->c->log_level = nu_log_level_parse(buf);
+		return NU_OK;
+	}
+	if (strcmp(key, "stages") == 0)
+		return read_stages(r, idx);
+	return read_tags(r, idx);
+}
+
+/* env("NAME") → the variable's value or nil. [-1, +1, v] */
+static int config_env(lua_State *L)
+{
+	const char *v = getenv(luaL_checkstring(L, 1));
+	if (v)
+		lua_pushstring(L, v);
+	else
+		lua_pushnil(L);
+	return 1;
+}
+
+int nu_config_load(nu_config *c, const char *path, nu_error *err)
+{
+	static const char *const known[] = { "database", "synchronous", "busy_timeout_ms",
+		"phone_default_country", "log_level", "stages", "tags", NULL };
+	struct reader r = { NULL, c, path, err };
+	nu_lua_sandbox sb;
+	int rc;
+
+	nu_config_defaults(c);
+	c->path = strdup(path);
+	c->database = resolve_beside(path, "nurture.db");
+	if ((rc = nu_lua_sandbox_open(&sb, CONFIG_MEM_LIMIT, CONFIG_INSTR_LIMIT, err)) < 0)
+		return rc;
+	r.L = sb.L;
+	lua_pushcfunction(sb.L, config_env);
+	lua_setglobal(sb.L, "env");
+	nu_lua_sandbox_strict_globals(&sb);
+	if ((rc = nu_lua_sandbox_loadfile(&sb, path, err)) < 0 ||
+	    (rc = nu_lua_sandbox_pcall(&sb, 0, 1, err)) < 0) {
+		nu_lua_sandbox_close(&sb);
+		return rc;
+	}
+	if (!lua_istable(sb.L, -1)) {
+		rc = nu_error_set(err, NU_EINVAL, "%s: must return a table (got %s)",
+				  path, lua_type_word(sb.L, -1));
+	} else if ((rc = check_keys(&r, "", 1, known)) == NU_OK) {
+		for (const char *const *k = known; rc == NU_OK && *k; k++) {
+			lua_getfield(sb.L, 1, *k);
+			if (!lua_isnil(sb.L, -1))
+				rc = read_top(&r, *k, lua_gettop(sb.L));
+			lua_pop(sb.L, 1);
+		}
+	}
+	nu_lua_sandbox_close(&sb);
+	if (rc == NU_OK && !c->database)
+		rc = nu_error_set(err, NU_ENOMEM, "out of memory");
+	return rc;
+}

@@ -1,0 +1,235 @@
+/*
+ * lua_sandbox.c — sandboxed Lua states: allocator with a cap, instruction
+ * budget hook, library whitelist, text-only loading.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include "lua_sandbox.h"
+
+#define HOOK_EVERY 1000   /* instructions between budget checks */
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	nu_lua_sandbox *sb = ud;
+	size_t old = ptr ? osize : 0;
+
+	if (nsize == 0) {
+		sb->mem_used -= old;
+		free(ptr);
+		return NULL;
+	}
+	if (nsize > old && sb->mem_limit &&
+	    sb->mem_used - old + nsize > sb->mem_limit)
+		return NULL;   /* Lua raises LUA_ERRMEM: "not enough memory" */
+	void *p = realloc(ptr, nsize);
+	if (p)
+		sb->mem_used = sb->mem_used - old + nsize;
+	return p;
+}
+
+nu_lua_sandbox *nu_lua_sandbox_of(lua_State *L)
+{
+	return *(nu_lua_sandbox **)lua_getextraspace(L);
+}
+
+/* [-0, +0, v] */
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+	nu_lua_sandbox *sb = nu_lua_sandbox_of(L);
+
+	(void)ar;
+	if (!sb->exhausted) {
+		sb->instr_used += HOOK_EVERY;
+		if (sb->instr_used < sb->instr_limit)
+			return;
+		sb->exhausted = 1;
+		/* From now on fire on every instruction: a pcall that catches
+		 * the error below gets no further than its next instruction. */
+		lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+	}
+	luaL_error(L, "instruction budget of %I exhausted", (lua_Integer)sb->instr_limit);
+}
+
+/* load(chunk [, chunkname [, mode [, env]]]) that refuses bytecode.
+ * [-(1|2|3|4), +(1|2), -] */
+static int safe_load(lua_State *L)
+{
+	size_t len;
+	const char *src = luaL_checklstring(L, 1, &len);
+	const char *name = luaL_optstring(L, 2, "=(load)");
+	int has_env = !lua_isnone(L, 4);
+
+	if (luaL_loadbufferx(L, src, len, name, "t") != LUA_OK) {
+		luaL_pushfail(L);
+		lua_insert(L, -2);
+		return 2;
+	}
+	if (has_env) {
+		lua_pushvalue(L, 4);
+		if (!lua_setupvalue(L, -2, 1))
+			lua_pop(L, 1);
+	}
+	return 1;
+}
+
+static void remove_field(lua_State *L, const char *table, const char *field)
+{
+	if (table) {
+		lua_getglobal(L, table);
+		lua_pushnil(L);
+		lua_setfield(L, -2, field);
+		lua_pop(L, 1);
+	} else {
+		lua_pushnil(L);
+		lua_setglobal(L, field);
+	}
+}
+
+static void open_safe_libs(lua_State *L)
+{
+	static const luaL_Reg libs[] = {
+		{ LUA_GNAME, luaopen_base }, { LUA_STRLIBNAME, luaopen_string },
+		{ LUA_TABLIBNAME, luaopen_table }, { LUA_MATHLIBNAME, luaopen_math },
+		{ LUA_UTF8LIBNAME, luaopen_utf8 }, { NULL, NULL },
+	};
+	for (const luaL_Reg *lib = libs; lib->func; lib++) {
+		luaL_requiref(L, lib->name, lib->func, 1);
+		lua_pop(L, 1);
+	}
+	remove_field(L, NULL, "dofile");
+	remove_field(L, NULL, "loadfile");
+	remove_field(L, NULL, "collectgarbage");
+	remove_field(L, NULL, "print");
+	remove_field(L, "string", "dump");
+	remove_field(L, "math", "random");
+	remove_field(L, "math", "randomseed");
+	lua_pushcfunction(L, safe_load);
+	lua_setglobal(L, "load");
+}
+
+static void warn_ignore(void *ud, const char *msg, int tocont)
+{
+	(void)ud; (void)msg; (void)tocont;
+}
+
+int nu_lua_sandbox_open(nu_lua_sandbox *sb, size_t mem_limit,
+			uint64_t instr_limit, nu_error *err)
+{
+	memset(sb, 0, sizeof *sb);
+	sb->mem_limit = mem_limit;
+	sb->instr_limit = instr_limit;
+	if (!(sb->L = lua_newstate(capped_alloc, sb)))
+		return nu_error_set(err, NU_ENOMEM, "cannot create Lua state");
+	*(nu_lua_sandbox **)lua_getextraspace(sb->L) = sb;
+	lua_setwarnf(sb->L, warn_ignore, NULL);
+	open_safe_libs(sb->L);
+	if (instr_limit)
+		lua_sethook(sb->L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	return NU_OK;
+}
+
+void nu_lua_sandbox_close(nu_lua_sandbox *sb)
+{
+	if (sb->L)
+		lua_close(sb->L);
+	sb->L = NULL;
+}
+
+/* __index of _G under strict globals. [-2, +0, v] */
+static int undefined_global(lua_State *L)
+{
+	return luaL_error(L, "unknown name '%s'", luaL_optstring(L, 2, "?"));
+}
+
+void nu_lua_sandbox_strict_globals(nu_lua_sandbox *sb)
+{
+	lua_State *L = sb->L;
+
+	lua_pushglobaltable(L);
+	lua_newtable(L);
+	lua_pushcfunction(L, undefined_global);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
+	lua_pop(L, 1);
+}
+
+int nu_lua_sandbox_load(nu_lua_sandbox *sb, const char *src, size_t len,
+			const char *name, nu_error *err)
+{
+	int rc = luaL_loadbufferx(sb->L, src, len, name, "t");
+
+	if (rc != LUA_OK) {
+		nu_error_set(err, NU_EINVAL, "%s", lua_tostring(sb->L, -1));
+		lua_pop(sb->L, 1);
+		return NU_EINVAL;
+	}
+	return NU_OK;
+}
+
+int nu_lua_sandbox_loadfile(nu_lua_sandbox *sb, const char *path, nu_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL, name[1024];
+	size_t len = 0, cap = 0, got;
+	int rc;
+
+	if (!f)
+		return nu_error_set(err, NU_ENOTFOUND, "cannot open '%s': %s", path,
+				    strerror(errno));
+	do {
+		if (len == cap) {
+			char *g = realloc(buf, cap = cap ? cap * 2 : 8192);
+			if (!g) {
+				free(buf);
+				fclose(f);
+				return nu_error_set(err, NU_ENOMEM, "out of memory");
+			}
+			buf = g;
+		}
+		got = fread(buf + len, 1, cap - len, f);
+		len += got;
+	} while (got > 0);
+	fclose(f);
+	snprintf(name, sizeof name, "@%s", path);
+	rc = nu_lua_sandbox_load(sb, buf ? buf : "", len, name, err);
+	free(buf);
+	return rc;
+}
+
+/* Message handler: adds a traceback unless the error is not a string.
+ * [-1, +1, m] */
+static int traceback(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+	luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+	return 1;
+}
+
+int nu_lua_sandbox_pcall(nu_lua_sandbox *sb, int nargs, int nresults,
+			 nu_error *err)
+{
+	lua_State *L = sb->L;
+	int base = lua_gettop(L) - nargs, rc;
+
+	if (!sb->traceback) {
+		rc = lua_pcall(L, nargs, nresults, 0);
+	} else {
+		lua_pushcfunction(L, traceback);
+		lua_insert(L, base);
+		rc = lua_pcall(L, nargs, nresults, base);
+		lua_remove(L, base);
+	}
+	if (rc == LUA_OK)
+		return NU_OK;
+	if (rc == LUA_ERRMEM)
+		nu_error_set(err, NU_ENOMEM, "memory limit of %zu bytes exceeded",
+			     sb->mem_limit);
+	else
+		nu_error_set(err, NU_EINVAL, "%s", lua_tostring(L, -1));
+	lua_pop(L, 1);
+	return err ? err->code : NU_ERR;
+}

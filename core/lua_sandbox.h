@@ -1,0 +1,53 @@
+/*
+ * lua_sandbox.h — Lua states that run untrusted scripts (the config file
+ * now, nurture flows later) with a memory cap, an instruction budget and
+ * only the safe parts of the standard library.
+ *
+ * Budgets are enforced the Redis way: once the instruction budget is spent,
+ * the count hook is re-armed to fire on every instruction and raise again,
+ * so a script that catches the first error with pcall cannot go on.
+ */
+#ifndef NU_LUA_SANDBOX_H
+#define NU_LUA_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <lua.h>
+#include "error.h"
+
+typedef struct nu_lua_sandbox {
+	lua_State *L;
+	size_t     mem_used, mem_limit;
+	uint64_t   instr_used, instr_limit;
+	int        exhausted;     /* the instruction budget ran out */
+	int        traceback;     /* append a Lua traceback to error messages */
+	void      *owner;         /* for bindings: the run or config being built */
+} nu_lua_sandbox;
+
+/* Opens a state with base (without dofile, loadfile, collectgarbage,
+ * print; load accepts text only), string (without dump), table, math
+ * (without random, randomseed) and utf8. mem_limit bytes of Lua heap,
+ * instr_limit VM instructions (0 = unlimited). The sandbox struct must
+ * stay at a fixed address while the state lives. */
+int nu_lua_sandbox_open(nu_lua_sandbox *sb, size_t mem_limit,
+			uint64_t instr_limit, nu_error *err);
+void nu_lua_sandbox_close(nu_lua_sandbox *sb);
+
+/* Makes reading an undefined global an error that names it. */
+void nu_lua_sandbox_strict_globals(nu_lua_sandbox *sb);
+
+/* Compiles text (bytecode refused) as chunk `name` ("@path" style). On
+ * success the function is on the stack. */
+int nu_lua_sandbox_load(nu_lua_sandbox *sb, const char *src, size_t len,
+			const char *name, nu_error *err);
+/* Reads and compiles a file. */
+int nu_lua_sandbox_loadfile(nu_lua_sandbox *sb, const char *path, nu_error *err);
+
+/* Calls the function below nargs arguments with a traceback handler;
+ * errors (including budget and memory) become a message in err. */
+int nu_lua_sandbox_pcall(nu_lua_sandbox *sb, int nargs, int nresults,
+			 nu_error *err);
+
+nu_lua_sandbox *nu_lua_sandbox_of(lua_State *L);
+
+#endif
