@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "events.h"
+#include "json_text.h"
 
 int nu_event_type_check(const char *type, nu_error *err)
 {
@@ -83,7 +84,7 @@ int nu_event_append(nu_store *s, const nu_event_in *in, int64_t *id, nu_error *e
 		return rc < 0 ? rc : NU_EDUP;
 	if ((rc = head_of(s, in->lead_id, &head, err)) < 0)
 		return rc;
-	props = in->props ? json_dumps(in->props, JSON_COMPACT) : strdup("{}");
+	props = in->props ? nu_json_text(in->props) : strdup("{}");
 	if (!props)
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
 	if (!(st = nu_store_stmt(s,

@@ -129,8 +129,15 @@ static void describe_tie(const nu_identity *ids, size_t n, const int64_t *owner,
 		snprintf(out + used, len - used, " from %s", source);
 }
 
+struct resolve_args {
+	const char *source;
+	json_t *attrs;
+	unsigned flags;
+	nu_lead_update_result *upd;
+};
+
 static int resolve_locked(nu_store *s, const nu_identity *ids, size_t n,
-			  const char *source, int64_t *owner,
+			  const struct resolve_args *a, int64_t *owner,
 			  nu_resolve_result *res, nu_error *err)
 {
 	int64_t survivor = 0;
@@ -142,15 +149,15 @@ static int resolve_locked(nu_store *s, const nu_identity *ids, size_t n,
 		if (owner[i] && (!survivor || owner[i] < survivor))
 			survivor = owner[i];
 	if (!survivor) {
-		if (nu_lead_create(s, &survivor, err) < 0)
-			return NU_EDB;
+		if (nu_lead_create(s, a->attrs, a->flags, a->source, &survivor, a->upd, err) < 0)
+			return err ? err->code : NU_ERR;
 		res->created = 1;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!owner[i] || owner[i] == survivor)
 			continue;
 		int64_t loser = owner[i];
-		describe_tie(ids, n, owner, source, reason, sizeof reason);
+		describe_tie(ids, n, owner, a->source, reason, sizeof reason);
 		if (nu_lead_merge(s, survivor, loser, reason, err) < 0)
 			return err ? err->code : NU_ERR;
 		res->merged++;
@@ -165,21 +172,28 @@ static int resolve_locked(nu_store *s, const nu_identity *ids, size_t n,
 			dup |= ids[j].kind == ids[i].kind && !strcmp(ids[j].value, ids[i].value);
 		if (owner[i] || dup)
 			continue;
-		if (attach(s, &ids[i], survivor, source, err) < 0)
+		if (attach(s, &ids[i], survivor, a->source, err) < 0)
 			return NU_EDB;
 		res->attached++;
 	}
 	res->lead_id = survivor;
+	if (a->attrs && !res->created)
+		return nu_lead_update(s, survivor, a->attrs, a->flags, a->source, a->upd, err);
 	return NU_OK;
 }
 
-int nu_identity_resolve(nu_store *s, const nu_identity *ids, size_t n,
-			const char *source, nu_resolve_result *res, nu_error *err)
+int nu_identity_resolve_with(nu_store *s, const nu_identity *ids, size_t n,
+			     const char *source, json_t *attrs, unsigned flags,
+			     nu_resolve_result *res, nu_lead_update_result *upd,
+			     nu_error *err)
 {
-	int64_t owner_small[16], *owner = owner_small;
+	nu_lead_update_result local_upd;
+	struct resolve_args a = { source, attrs, flags, upd ? upd : &local_upd };
+	int64_t owner[16];
 	int rc;
 
 	memset(res, 0, sizeof *res);
+	memset(a.upd, 0, sizeof *a.upd);
 	if (n == 0)
 		return nu_error_set(err, NU_EINVAL,
 			"no identity: a lead needs an email, phone, openid, unionid, "
@@ -188,10 +202,16 @@ int nu_identity_resolve(nu_store *s, const nu_identity *ids, size_t n,
 		return nu_error_set(err, NU_EINVAL, "at most 16 identities per record");
 	if (nu_store_savepoint(s, err) < 0)
 		return NU_EDB;
-	rc = resolve_locked(s, ids, n, source, owner, res, err);
+	rc = resolve_locked(s, ids, n, &a, owner, res, err);
 	if (rc < 0) {
 		nu_store_rollback_to(s);
 		return rc;
 	}
 	return nu_store_release(s, err);
+}
+
+int nu_identity_resolve(nu_store *s, const nu_identity *ids, size_t n,
+			const char *source, nu_resolve_result *res, nu_error *err)
+{
+	return nu_identity_resolve_with(s, ids, n, source, NULL, 0, res, NULL, err);
 }

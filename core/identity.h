@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
+#include "leads.h"
 #include "store.h"
 
 enum nu_identity_kind {
@@ -51,5 +53,13 @@ int nu_identity_find(nu_store *s, const nu_identity *id, int64_t *lead_id,
  * out to be one person (the oldest survives). Atomic. */
 int nu_identity_resolve(nu_store *s, const nu_identity *ids, size_t n,
 			const char *source, nu_resolve_result *res, nu_error *err);
+
+/* The same, then applies lead attributes `attrs` (a JSON object, borrowed;
+ * see nu_lead_update) to the lead. A lead created here is written once,
+ * with its attributes, which is what keeps bulk import fast. */
+int nu_identity_resolve_with(nu_store *s, const nu_identity *ids, size_t n,
+			     const char *source, json_t *attrs, unsigned flags,
+			     nu_resolve_result *res, nu_lead_update_result *upd,
+			     nu_error *err);
 
 #endif

@@ -153,10 +153,8 @@ static int lead_locked(nu_store *s, json_t *rec, unsigned flags, const char *sou
 		return NU_EINVAL;
 	if (!(attrs = lead_attrs(rec, err)))
 		return NU_EINVAL;
-	rc = nu_identity_resolve(s, ids, n, source, &res->resolve, err);
-	if (rc == NU_OK)
-		rc = nu_lead_update(s, res->resolve.lead_id, attrs, flags, source,
-				    &res->update, err);
+	rc = nu_identity_resolve_with(s, ids, n, source, attrs, flags, &res->resolve,
+				      &res->update, err);
 	json_decref(attrs);
 	if (rc == NU_OK && (v = json_object_get(rec, "tags")))
 		rc = apply_tags(s, res->resolve.lead_id, v, source, &res->tags_added, err);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "identity.h"
+#include "json_text.h"
 #include "leads.h"
 #include "normalize.h"
 #include "stages.h"
@@ -35,26 +36,6 @@ int nu_lead_field_lookup(const char *name)
 	return -1;
 }
 
-int nu_lead_create(nu_store *s, int64_t *id, nu_error *err)
-{
-	const nu_stage_model *m = nu_stage_model_of(s);
-	int64_t now = nu_store_now(s);
-	sqlite3_stmt *st = nu_store_stmt(s,
-		"INSERT INTO lead (stage, stage_at, created_at, updated_at)"
-		" VALUES (?, ?, ?, ?)", err);
-
-	if (!st)
-		return NU_EDB;
-	sqlite3_bind_text(st, 1, m->names[0], -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, now);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return nu_store_fail(s, err, "creating lead");
-	*id = sqlite3_last_insert_rowid(nu_store_db(s));
-	return NU_OK;
-}
-
 static char *column_dup(sqlite3_stmt *st, int col)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
@@ -73,7 +54,7 @@ int nu_lead_load(nu_store *s, int64_t id, nu_lead *out, nu_error *err)
 		"SELECT stage, name, company, title, industry, region,"
 		" product_interest, phone, email, timezone, custom, owner,"
 		" fit_score, heat_score, stage_at, created_at, updated_at,"
-		" last_event_id, merged_into FROM lead WHERE id = ?", err);
+		" last_event_id, merged_into, source FROM lead WHERE id = ?", err);
 	int rc;
 
 	memset(out, 0, sizeof *out);
@@ -104,6 +85,7 @@ int nu_lead_load(nu_store *s, int64_t id, nu_lead *out, nu_error *err)
 	out->updated_at = sqlite3_column_int64(st, 16);
 	out->last_event_id = column_int_or0(st, 17);
 	out->merged_into = column_int_or0(st, 18);
+	out->source = column_dup(st, 19);
 	sqlite3_reset(st);
 	return NU_OK;
 }
@@ -113,6 +95,7 @@ void nu_lead_clear(nu_lead *l)
 	for (int i = 0; i < NU_LEAD_NFIELDS; i++)
 		free(l->field[i]);
 	free(l->owner);
+	free(l->source);
 	json_decref(l->custom);
 	memset(l, 0, sizeof *l);
 }
@@ -180,6 +163,8 @@ static int custom_key_ok(const char *k)
 /* Records one change into the history object: {field: [old, new]}. */
 static void note_change(json_t *changes, const char *field, json_t *old, json_t *new)
 {
+	if (!changes)
+		return;   /* creating: the new row itself is the record */
 	json_t *pair = json_pack("[OO]", old ? old : json_null(), new ? new : json_null());
 	json_object_set_new(changes, field, pair);
 }
@@ -268,7 +253,7 @@ static int write_lead(nu_store *s, const nu_lead *l, nu_error *err)
 		return NU_EDB;
 	for (int i = 0; i < NU_LEAD_NFIELDS; i++)
 		sqlite3_bind_text(st, 1 + i, l->field[i], -1, SQLITE_STATIC);
-	custom = json_dumps(l->custom, JSON_COMPACT | JSON_SORT_KEYS);
+	custom = nu_json_text(l->custom);
 	if (!custom)
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
 	sqlite3_bind_text(st, 10, custom, -1, free);
@@ -288,7 +273,7 @@ static int write_history(nu_store *s, int64_t id, json_t *changes,
 
 	if (!st)
 		return NU_EDB;
-	if (!(text = json_dumps(changes, JSON_COMPACT | JSON_SORT_KEYS)))
+	if (!(text = nu_json_text(changes)))
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, nu_store_now(s));
@@ -298,12 +283,31 @@ static int write_history(nu_store *s, int64_t id, json_t *changes,
 	       nu_store_fail(s, err, "writing lead history");
 }
 
+/* Applies attrs to the in-memory lead, noting each change. Nothing is
+ * written, so a bad value anywhere leaves the store untouched. */
+static int apply_attrs(nu_store *s, nu_lead *l, json_t *attrs, unsigned flags,
+		       json_t *changes, nu_lead_update_result *res, nu_error *err)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(attrs))
+		return nu_error_set(err, NU_EINVAL, "attributes must be a JSON object");
+	json_object_foreach(attrs, key, v) {
+		int f = nu_lead_field_lookup(key);
+		int rc = f >= 0 ? apply_typed(s, l, f, v, flags, changes, res, err)
+				: apply_custom(l, key, v, flags, changes, res, err);
+		if (rc < 0)
+			return rc;
+	}
+	return NU_OK;
+}
+
 int nu_lead_update(nu_store *s, int64_t id, json_t *attrs, unsigned flags,
 		   const char *source, nu_lead_update_result *res, nu_error *err)
 {
-	nu_lead_update_result local = { 0, 0 };
-	json_t *changes, *v;
-	const char *key;
+	nu_lead_update_result local;
+	json_t *changes;
 	nu_lead l;
 	int rc;
 
@@ -320,13 +324,7 @@ int nu_lead_update(nu_store *s, int64_t id, json_t *attrs, unsigned flags,
 				    (long long)id, (long long)l.merged_into);
 	}
 	changes = json_object();
-	json_object_foreach(attrs, key, v) {
-		int f = nu_lead_field_lookup(key);
-		rc = f >= 0 ? apply_typed(s, &l, f, v, flags, changes, res, err)
-			    : apply_custom(&l, key, v, flags, changes, res, err);
-		if (rc < 0)
-			break;
-	}
+	rc = apply_attrs(s, &l, attrs, flags, changes, res, err);
 	if (rc >= 0 && res->changed) {
 		rc = write_lead(s, &l, err);
 		if (rc == NU_OK)
@@ -335,6 +333,51 @@ int nu_lead_update(nu_store *s, int64_t id, json_t *attrs, unsigned flags,
 	json_decref(changes);
 	nu_lead_clear(&l);
 	return rc < 0 ? rc : NU_OK;
+}
+
+static int insert_lead(nu_store *s, const nu_lead *l, const char *source, int64_t *id,
+		       nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s,
+		"INSERT INTO lead (name, company, title, industry, region, product_interest,"
+		" phone, email, timezone, custom, stage, stage_at, created_at, updated_at,"
+		" source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?12, ?13)",
+		err);
+	char *custom;
+
+	if (!st)
+		return NU_EDB;
+	for (int i = 0; i < NU_LEAD_NFIELDS; i++)
+		sqlite3_bind_text(st, 1 + i, l->field[i], -1, SQLITE_STATIC);
+	if (!(custom = nu_json_text(l->custom)))
+		return nu_error_set(err, NU_ENOMEM, "out of memory");
+	sqlite3_bind_text(st, 10, custom, -1, free);
+	sqlite3_bind_text(st, 11, nu_stage_model_of(s)->names[0], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 12, nu_store_now(s));
+	sqlite3_bind_text(st, 13, source, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return nu_store_fail(s, err, "creating lead");
+	*id = sqlite3_last_insert_rowid(nu_store_db(s));
+	return NU_OK;
+}
+
+int nu_lead_create(nu_store *s, json_t *attrs, unsigned flags, const char *source,
+		   int64_t *id, nu_lead_update_result *res, nu_error *err)
+{
+	nu_lead_update_result local;
+	nu_lead l = { 0 };
+	int rc = NU_OK;
+
+	if (!res)
+		res = &local;
+	memset(res, 0, sizeof *res);
+	l.custom = json_object();
+	if (attrs)
+		rc = apply_attrs(s, &l, attrs, flags, NULL, res, err);
+	if (rc == NU_OK)
+		rc = insert_lead(s, &l, source, id, err);
+	nu_lead_clear(&l);
+	return rc;
 }
 
 int nu_lead_live_id(nu_store *s, int64_t id, int64_t *live, nu_error *err)

@@ -4,8 +4,9 @@
  * A lead has typed attributes (the columns a marketer filters and routes
  * by) and custom fields kept as a JSON object. Updates follow progressive
  * profiling: a new value fills a blank; a value already known is replaced
- * only with NU_LEAD_OVERWRITE; every change set is kept in lead_history with
- * its source, so "where did this title come from" has an answer.
+ * only with NU_LEAD_OVERWRITE; every change set after creation is kept in
+ * lead_history with its source, and lead.source names who created the lead,
+ * so "where did this title come from" always has an answer.
  */
 #ifndef NU_LEADS_H
 #define NU_LEADS_H
@@ -29,6 +30,7 @@ typedef struct nu_lead {
 	char   *field[NU_LEAD_NFIELDS];  /* NULL when blank */
 	json_t *custom;                  /* object, never NULL once loaded */
 	char   *owner;
+	char   *source;                  /* who created it; NULL if unknown */
 	double  fit_score, heat_score;
 	int64_t stage_at, created_at, updated_at, last_event_id, merged_into;
 } nu_lead;
@@ -42,8 +44,10 @@ typedef struct nu_lead_update_result {
 const char *nu_lead_field_name(int field);
 int nu_lead_field_lookup(const char *name);   /* -1 for a custom field */
 
-/* Creates an empty lead in the first funnel stage. */
-int nu_lead_create(nu_store *s, int64_t *id, nu_error *err);
+/* Creates a lead in the first funnel stage with attributes `attrs` (may be
+ * NULL), checked as nu_lead_update checks them, in one INSERT. */
+int nu_lead_create(nu_store *s, json_t *attrs, unsigned flags, const char *source,
+		   int64_t *id, nu_lead_update_result *res, nu_error *err);
 
 /* Loads a lead; free with nu_lead_clear. A merged-away lead loads too
  * (merged_into says where it went). */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <jansson.h>
 #include "leads.h"
+#include "json_text.h"
 #include "merge.h"
 #include "stages.h"
 
@@ -168,7 +169,7 @@ static int write_merge(nu_store *s, int64_t survivor, int64_t merged,
 	sqlite3_stmt *st = nu_store_stmt(s,
 		"INSERT INTO lead_merge (survivor_id, merged_id, at, reason, detail)"
 		" VALUES (?, ?, ?, ?, ?)", err);
-	char *text = json_dumps(detail, JSON_COMPACT);
+	char *text = nu_json_text(detail);
 
 	if (!st || !text) {
 		free(text);

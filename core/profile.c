@@ -81,6 +81,7 @@ static json_t *lead_core(const nu_lead *l)
 						   "heat", l->heat_score));
 	json_object_set_new(o, "owner", l->owner ? json_string(l->owner) : json_null());
 	json_object_set_new(o, "created_at", time_json(l->created_at));
+	json_object_set_new(o, "created_by", l->source ? json_string(l->source) : json_null());
 	json_object_set_new(o, "updated_at", time_json(l->updated_at));
 	return o;
 }

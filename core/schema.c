@@ -23,6 +23,7 @@ static const char schema_v1[] =
 	"  heat_score REAL NOT NULL DEFAULT 0,"
 	"  heat_at INTEGER,"
 	"  owner TEXT,"
+	"  source TEXT,"              /* who created the lead: import:file, api … */
 	"  last_event_id INTEGER,"
 	"  stage_at INTEGER NOT NULL,"
 	"  merged_into INTEGER REFERENCES lead(id),"
@@ -31,7 +32,9 @@ static const char schema_v1[] =
 	");"
 	"CREATE INDEX lead_by_stage ON lead(stage) WHERE merged_into IS NULL;"
 
-	/* One row per change set: {field: [old, new], …}. */
+	/* One row per change set after creation: {field: [old, new], …}. The
+	 * values a lead was created with are in the lead row, and lead.source
+	 * says where they came from, so creation writes no history row. */
 	"CREATE TABLE lead_history ("
 	"  id INTEGER PRIMARY KEY,"
 	"  lead_id INTEGER NOT NULL,"

@@ -26,6 +26,7 @@ struct nu_store {
 	char *path;
 	int tx_depth;          /* 1 inside nu_store_begin … commit */
 	int sp_depth;          /* nesting of nu_store_savepoint */
+	int sp_doomed;         /* an inner level rolled back */
 	nu_clock_fn clock;
 	void *clock_ud;
 	nu_store_settings settings;
@@ -256,6 +257,7 @@ void nu_store_rollback(nu_store *s)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	s->tx_depth = 0;
 	s->sp_depth = 0;
+	s->sp_doomed = 0;
 }
 
 int nu_store_in_tx(nu_store *s)
@@ -263,9 +265,41 @@ int nu_store_in_tx(nu_store *s)
 	return !sqlite3_get_autocommit(s->db);
 }
 
+/* ROLLBACK TO keeps the savepoint open; RELEASE then closes it. */
+static int step_cached(nu_store *s, const char *sql, nu_error *err);
+
+static void nu_store_rollback_to_outer(nu_store *s)
+{
+	step_cached(s, "ROLLBACK TO nu", NULL);
+	step_cached(s, "RELEASE nu", NULL);
+	s->sp_doomed = 0;
+}
+
+/* Savepoints run once or twice per imported row: prepared once, never
+ * re-parsed (sqlite3_exec would compile the text every time). */
+static int step_cached(nu_store *s, const char *sql, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s, sql, err);
+
+	if (!st)
+		return NU_EDB;
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		nu_store_fail(s, err, sql);
+		sqlite3_reset(st);
+		return NU_EDB;
+	}
+	sqlite3_reset(st);
+	return NU_OK;
+}
+
+/* Nested savepoints are flattened: only the outermost level talks to
+ * SQLite. Every nested caller in the core fails its whole unit when an
+ * inner step fails, so inner levels need no rollback of their own; an
+ * inner rollback marks the unit doomed, and the outermost release then
+ * rolls back instead of committing a half-done unit. */
 int nu_store_savepoint(nu_store *s, nu_error *err)
 {
-	if (nu_store_exec(s, "SAVEPOINT nu", err) < 0)
+	if (s->sp_depth == 0 && step_cached(s, "SAVEPOINT nu", err) < 0)
 		return NU_EDB;
 	s->sp_depth++;
 	return NU_OK;
@@ -273,17 +307,23 @@ int nu_store_savepoint(nu_store *s, nu_error *err)
 
 int nu_store_release(nu_store *s, nu_error *err)
 {
-	if (nu_store_exec(s, "RELEASE nu", err) < 0)
-		return NU_EDB;
-	s->sp_depth--;
-	return NU_OK;
+	if (--s->sp_depth > 0)
+		return NU_OK;
+	if (s->sp_doomed) {
+		nu_store_rollback_to_outer(s);
+		return nu_error_set(err, NU_ERR,
+			"an inner step failed and its error was ignored; nothing was written");
+	}
+	return step_cached(s, "RELEASE nu", err);
 }
 
 void nu_store_rollback_to(nu_store *s)
 {
-	/* ROLLBACK TO keeps the savepoint open; RELEASE closes it. */
-	sqlite3_exec(s->db, "ROLLBACK TO nu; RELEASE nu", NULL, NULL, NULL);
-	s->sp_depth--;
+	if (--s->sp_depth > 0) {
+		s->sp_doomed = 1;
+		return;
+	}
+	nu_store_rollback_to_outer(s);
 }
 
 int64_t nu_store_now(nu_store *s)

@@ -186,8 +186,8 @@ int nu_duration_parse(const char *s, int64_t *ms, char *err, size_t errlen)
 
 char *nu_duration_format(int64_t ms, char *out, size_t outlen)
 {
-	/* uint64 so that INT64_MIN has a magnitude */
-	uint64_t v = ms < 0 ? 0 - (uint64_t)ms : (uint64_t)ms, days;
+	/* -(ms + 1) + 1 in uint64, so that INT64_MIN has a magnitude too */
+	uint64_t v = ms < 0 ? (uint64_t)-(ms + 1) + 1 : (uint64_t)ms, days;
 	char buf[NU_DURATION_BUFSZ];
 	size_t o = 0;
 	int i;

@@ -300,6 +300,11 @@ static void test_phone_international(void **state)
 	phone_ok("1 415 555 0100", "1", "+14155550100");
 	phone_ok("020 7946 0958", "44", "+442079460958");
 	phone_ok("9123 4567", "852", "+85291234567");
+	/* Kazakhstan (+7) mobiles are 10 digits starting with 7: a national
+	 * number that begins with the country code must still get it, which
+	 * is why "starts with the code" alone needs at least 11 digits. */
+	phone_ok("701 234 5678", "7", "+77012345678");
+	phone_ok("7 701 234 5678", "7", "+77012345678");
 }
 
 static void test_phone_country_code(void **state)
