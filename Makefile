@@ -32,8 +32,7 @@ $(BUILD)/build.ninja:
 	meson setup $(BUILD) >/dev/null
 
 build: deps $(BUILD)/build.ninja
-	@ninja -C $(BUILD) | grep -v '^ninja: no work' || true
-	@test -x $(BUILD)/nurture
+	@ninja -C $(BUILD) --quiet
 
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false >/dev/null

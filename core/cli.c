@@ -82,19 +82,29 @@ int nu_cli_load_config(nu_cli *cli)
 }
 
 /* Tag definitions from the config are written to tag_def so that reads
- * (lead show, the API) see the same categories and weights. */
+ * (lead show, the API) see the same categories and weights. Only changed
+ * definitions are written: most commands then take no write lock at all,
+ * and a read-only command never waits for a busy import. */
 static int sync_tag_defs(nu_cli *cli, nu_error *err)
 {
-	if (!cli->cfg.ntags)
-		return NU_OK;
-	if (nu_store_begin(cli->store, err) < 0)
-		return NU_EDB;
-	for (size_t i = 0; i < cli->cfg.ntags; i++)
-		if (nu_tag_def_put(cli->store, &cli->cfg.tags[i], err) < 0) {
-			nu_store_rollback(cli->store);
-			return NU_EINVAL;
-		}
-	return nu_store_commit(cli->store, err);
+	int began = 0, same;
+
+	for (size_t i = 0; i < cli->cfg.ntags; i++) {
+		if ((same = nu_tag_def_same(cli->store, &cli->cfg.tags[i], err)) < 0)
+			goto fail;
+		if (same)
+			continue;
+		if (!began && nu_store_begin(cli->store, err) < 0)
+			return NU_EDB;
+		began = 1;
+		if (nu_tag_def_put(cli->store, &cli->cfg.tags[i], err) < 0)
+			goto fail;
+	}
+	return began ? nu_store_commit(cli->store, err) : NU_OK;
+fail:
+	if (began)
+		nu_store_rollback(cli->store);
+	return err ? err->code : NU_ERR;
 }
 
 int nu_cli_open(nu_cli *cli)

@@ -160,13 +160,29 @@ static int custom_key_ok(const char *k)
 	return 1;
 }
 
-/* Records one change into the history object: {field: [old, new]}. */
+/* Records one change into the history object: {field: [old, new]}.
+ * old and new are borrowed (NULL = null). */
 static void note_change(json_t *changes, const char *field, json_t *old, json_t *new)
 {
 	if (!changes)
 		return;   /* creating: the new row itself is the record */
 	json_t *pair = json_pack("[OO]", old ? old : json_null(), new ? new : json_null());
 	json_object_set_new(changes, field, pair);
+}
+
+/* The same for text values, building the JSON only when it is kept. */
+static void note_text_change(json_t *changes, const char *field, const char *old,
+			     const char *new)
+{
+	json_t *o, *n;
+
+	if (!changes)
+		return;
+	o = old ? json_string(old) : NULL;
+	n = new ? json_string(new) : NULL;
+	note_change(changes, field, o, n);
+	json_decref(o);
+	json_decref(n);
 }
 
 static int apply_typed(nu_store *s, nu_lead *l, int f, json_t *v, unsigned flags,
@@ -178,7 +194,7 @@ static int apply_typed(nu_store *s, nu_lead *l, int f, json_t *v, unsigned flags
 	if (json_is_null(v)) {
 		if (!cur || !(flags & NU_LEAD_OVERWRITE))
 			return NU_OK;
-		note_change(changes, field_names[f], json_string(cur), NULL);
+		note_text_change(changes, field_names[f], cur, NULL);
 		free(l->field[f]);
 		l->field[f] = NULL;
 		res->changed++;
@@ -197,9 +213,7 @@ static int apply_typed(nu_store *s, nu_lead *l, int f, json_t *v, unsigned flags
 		res->kept++;
 		return NU_OK;
 	}
-	json_t *old = cur ? json_string(cur) : NULL;
-	note_change(changes, field_names[f], old, json_string(value));
-	json_decref(old);
+	note_text_change(changes, field_names[f], cur, value);
 	free(l->field[f]);
 	l->field[f] = strdup(value);
 	res->changed++;

@@ -70,30 +70,42 @@ static int list_group(const char *group)
 	return found;
 }
 
-static int parse_globals(nu_cli *cli, int argc, char **argv, int *i)
+/* Takes the global options out of argv wherever they stand (so both
+ * `nurture --json stats` and `nurture stats --json` work), compacting the
+ * rest in place. Returns 1 for --version, -1 on a bad option. */
+static int take_globals(nu_cli *cli, int *argc, char **argv)
 {
-	for (*i = 1; *i < argc && argv[*i][0] == '-'; (*i)++) {
-		const char *a = argv[*i];
-		if ((!strcmp(a, "--config") || !strcmp(a, "--db")) && *i + 1 < argc) {
+	int out = 1, rc = 0;
+
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--")) {            /* the rest is not ours */
+			while (i < *argc)
+				argv[out++] = argv[i++];
+			break;
+		}
+		if (!strcmp(a, "--config") || !strcmp(a, "--db")) {
+			if (i + 1 >= *argc) {
+				fprintf(stderr, "nurture: %s needs a file name\n", a);
+				return -1;
+			}
 			if (a[2] == 'c')
-				cli->config_path = argv[++*i];
+				cli->config_path = argv[++i];
 			else
-				cli->db_override = argv[++*i];
+				cli->db_override = argv[++i];
 		} else if (!strcmp(a, "--json")) {
 			cli->json = 1;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			cli->quiet = 1;
-		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			exit(NU_EXIT_OK);
 		} else if (!strcmp(a, "--version")) {
-			return 1;
+			rc = 1;
 		} else {
-			fprintf(stderr, "nurture: unknown option '%s'\n", a);
-			return -1;
+			argv[out++] = argv[i];
 		}
 	}
-	return 0;
+	argv[out] = NULL;
+	*argc = out;
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -102,16 +114,20 @@ int main(int argc, char **argv)
 	const nu_cli_command *cmd;
 	int i, used, rc;
 
-	if ((rc = parse_globals(&cli, argc, argv, &i)) < 0) {
-		usage(stderr);
+	if ((rc = take_globals(&cli, &argc, argv)) < 0)
 		return NU_EXIT_USAGE;
-	}
 	if (rc > 0) {
 		char *v[] = { "version", NULL };
 		return find_command(1, v, &used)->run(&cli, 1, v);
 	}
-	if (i == argc) {
-		usage(stderr);
+	i = 1;
+	if (i == argc || !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") ||
+	    !strcmp(argv[i], "help")) {
+		usage(i == argc ? stderr : stdout);
+		return i == argc ? NU_EXIT_USAGE : NU_EXIT_OK;
+	}
+	if (argv[i][0] == '-') {
+		fprintf(stderr, "nurture: unknown option '%s' (see 'nurture --help')\n", argv[i]);
 		return NU_EXIT_USAGE;
 	}
 	if (!(cmd = find_command(argc - i, argv + i, &used))) {

@@ -101,6 +101,29 @@ int nu_tag_def_put(nu_store *s, const nu_tag_def *d, nu_error *err)
 	       nu_store_fail(s, err, "saving tag definition");
 }
 
+int nu_tag_def_same(nu_store *s, const nu_tag_def *d, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s,
+		"SELECT count(*) FROM tag_def WHERE name = ? AND category = ? AND class = ?"
+		" AND weight = ? AND ttl_ms IS ? AND description IS ?", err);
+	int rc, same = 0;
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, d->category, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, d->tag_class, -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 4, d->weight);
+	if (d->ttl_ms)
+		sqlite3_bind_int64(st, 5, d->ttl_ms);
+	sqlite3_bind_text(st, 6, d->description[0] ? d->description : NULL, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		same = sqlite3_column_int(st, 0) > 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? same : nu_store_fail(s, err, "reading tag definition");
+}
+
 int nu_tag_def_get(nu_store *s, const char *name, nu_tag_def *d, nu_error *err)
 {
 	sqlite3_stmt *st = nu_store_stmt(s,

@@ -44,6 +44,8 @@ int nu_tag_class_valid(const char *tag_class);
 
 /* Creates or replaces a definition. Existing tags keep their weight. */
 int nu_tag_def_put(nu_store *s, const nu_tag_def *def, nu_error *err);
+/* 1 if tag_def already holds exactly this definition, 0 if not, < 0 on error. */
+int nu_tag_def_same(nu_store *s, const nu_tag_def *def, nu_error *err);
 /* The definition of `name`, or the defaults described above. */
 int nu_tag_def_get(nu_store *s, const char *name, nu_tag_def *def, nu_error *err);
 
