@@ -5,6 +5,7 @@
  * key has a reader that converts and validates its value; errors carry the
  * key's full path ("tags['interest:crm'].ttl") so users can find it.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,15 @@ void nu_config_free(nu_config *c)
 	memset(c, 0, sizeof *c);
 }
 
+/* Pushes t[key] without metamethods: the checker runs outside any
+ * protected call, so an __index function must never run here. */
+static int rawfield(lua_State *L, int idx, const char *key)
+{
+	idx = lua_absindex(L, idx);
+	lua_pushstring(L, key);
+	return lua_rawget(L, idx);
+}
+
 /* Reading context: the path of the key being read, for messages. */
 struct reader {
 	lua_State *L;
@@ -122,13 +132,20 @@ static int read_string(struct reader *r, const char *key, int idx, char *out,
 static int read_one_of(struct reader *r, const char *key, int idx, char *out,
 		       size_t len, const char *const *allowed)
 {
-	if (read_string(r, key, idx, out, len) < 0)
-		return NU_EINVAL;
-	for (const char *const *a = allowed; *a; a++)
-		if (strcmp(out, *a) == 0)
-			return NU_OK;
-	return nu_error_set(r->err, NU_EINVAL, "%s: key '%s' has an unknown value '%s'",
-			    r->file, key, out);
+	char list[160] = "";
+
+	if (lua_type(r->L, idx) == LUA_TSTRING) {
+		for (const char *const *a = allowed; *a; a++) {
+			if (strcmp(lua_tostring(r->L, idx), *a) == 0)
+				return read_string(r, key, idx, out, len);
+			snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+				 a == allowed ? "" : ", ", *a);
+		}
+		return nu_error_set(r->err, NU_EINVAL,
+			"%s: key '%s' has an unknown value '%.40s' (one of: %s)",
+			r->file, key, lua_tostring(r->L, idx), list);
+	}
+	return bad_type(r, key, "a string", idx);
 }
 
 /* Reads an array of strings at idx into a fixed array of names. */
@@ -194,14 +211,14 @@ static int read_stages(struct reader *r, int idx)
 		return bad_type(r, "stages", "a table", idx);
 	if (check_keys(r, "stages", idx, known) < 0)
 		return NU_EINVAL;
-	lua_getfield(r->L, idx, "funnel");
+	rawfield(r->L, idx, "funnel");
 	rc = lua_isnil(r->L, -1) ? nu_error_set(r->err, NU_EINVAL,
 		"%s: key 'stages.funnel' is required when 'stages' is given", r->file) :
 		read_names(r, "stages.funnel", lua_gettop(r->L), funnel, NU_STAGE_MAX, &nf);
 	lua_pop(r->L, 1);
 	if (rc < 0)
 		return rc;
-	lua_getfield(r->L, idx, "side");
+	rawfield(r->L, idx, "side");
 	if (!lua_isnil(r->L, -1))
 		rc = read_names(r, "stages.side", lua_gettop(r->L), side, NU_STAGE_MAX, &ns);
 	lua_pop(r->L, 1);
@@ -215,7 +232,7 @@ static int read_stages(struct reader *r, int idx)
 		return nu_error_prefix(r->err, "%s: stages", r->file);
 	r->c->stages_configured = 1;
 
-	lua_getfield(r->L, idx, "transitions");
+	rawfield(r->L, idx, "transitions");
 	if (!lua_isnil(r->L, -1) && !lua_istable(r->L, -1))
 		rc = bad_type(r, "stages.transitions", "a table", -1);
 	else if (!lua_isnil(r->L, -1)) {
@@ -265,26 +282,29 @@ static int read_tag_def(struct reader *r, const char *name, int idx, nu_tag_def 
 	d->weight = 1;
 	static const char *const cats[] = { "attribute", "source", "behaviour", "interest", "industry", NULL };
 	static const char *const classes[] = { "fact", "analytic", "predictive", NULL };
-	lua_getfield(r->L, idx, "category");
+	rawfield(r->L, idx, "category");
 	snprintf(path, sizeof path, "%s.category", where);
 	if (!lua_isnil(r->L, -1))
 		rc = read_one_of(r, path, -1, d->category, sizeof d->category, cats);
 	lua_pop(r->L, 1);
-	lua_getfield(r->L, idx, "class");
+	rawfield(r->L, idx, "class");
 	snprintf(path, sizeof path, "%s.class", where);
 	if (rc == NU_OK && !lua_isnil(r->L, -1))
 		rc = read_one_of(r, path, -1, d->tag_class, sizeof d->tag_class, classes);
 	lua_pop(r->L, 1);
-	lua_getfield(r->L, idx, "weight");
+	rawfield(r->L, idx, "weight");
 	snprintf(path, sizeof path, "%s.weight", where);
 	if (rc == NU_OK && !lua_isnil(r->L, -1)) {
-		if (lua_type(r->L, -1) != LUA_TNUMBER)
-			rc = bad_type(r, path, "a number", -1);
+		if (lua_type(r->L, -1) != LUA_TNUMBER || !isfinite(lua_tonumber(r->L, -1)) ||
+		    lua_tonumber(r->L, -1) < 0)
+			rc = lua_type(r->L, -1) != LUA_TNUMBER ? bad_type(r, path, "a number", -1) :
+			     nu_error_set(r->err, NU_EINVAL, "%s: key '%s' must be a number >= 0",
+					  r->file, path);
 		else
 			d->weight = lua_tonumber(r->L, -1);
 	}
 	lua_pop(r->L, 1);
-	lua_getfield(r->L, idx, "ttl");
+	rawfield(r->L, idx, "ttl");
 	snprintf(path, sizeof path, "%s.ttl", where);
 	if (rc == NU_OK && !lua_isnil(r->L, -1) &&
 	    (rc = read_string(r, path, -1, ttl, sizeof ttl)) == NU_OK) {
@@ -293,7 +313,7 @@ static int read_tag_def(struct reader *r, const char *name, int idx, nu_tag_def 
 			rc = nu_error_set(r->err, NU_EINVAL, "%s: %s: %s", r->file, path, msg);
 	}
 	lua_pop(r->L, 1);
-	lua_getfield(r->L, idx, "description");
+	rawfield(r->L, idx, "description");
 	snprintf(path, sizeof path, "%s.description", where);
 	if (rc == NU_OK && !lua_isnil(r->L, -1))
 		rc = read_string(r, path, -1, d->description, sizeof d->description);
@@ -375,6 +395,8 @@ static int read_top(struct reader *r, const char *key, int idx)
 	if (strcmp(key, "database") == 0) {
 		if (read_string(r, key, idx, buf, sizeof buf) < 0)
 			return NU_EINVAL;
+		if (!buf[0])
+			return nu_error_set(r->err, NU_EINVAL, "%s: key 'database' is empty", r->file);
 		free(r->c->database);
 		r->c->database = resolve_beside(r->file, buf);
 		return NU_OK;
@@ -382,8 +404,12 @@ static int read_top(struct reader *r, const char *key, int idx)
 	if (strcmp(key, "synchronous") == 0)
 		return read_one_of(r, key, idx, r->c->synchronous, sizeof r->c->synchronous, syncs);
 	if (strcmp(key, "busy_timeout_ms") == 0) {
-		if (!lua_isinteger(r->L, idx) || lua_tointeger(r->L, idx) < 0)
-			return bad_type(r, key, "a non-negative integer", idx);
+		if (!lua_isinteger(r->L, idx) || lua_tointeger(r->L, idx) < 0 ||
+		    lua_tointeger(r->L, idx) > 600000)
+			return lua_isinteger(r->L, idx) ?
+				nu_error_set(r->err, NU_EINVAL,
+					"%s: key 'busy_timeout_ms' must be 0 to 600000", r->file) :
+				bad_type(r, key, "a non-negative integer", idx);
 		r->c->busy_timeout_ms = (int)lua_tointeger(r->L, idx);
 		return NU_OK;
 	}
@@ -438,7 +464,7 @@ int nu_config_load(nu_config *c, const char *path, nu_error *err)
 				  path, lua_type_word(sb.L, -1));
 	} else if ((rc = check_keys(&r, "", 1, known)) == NU_OK) {
 		for (const char *const *k = known; rc == NU_OK && *k; k++) {
-			lua_getfield(sb.L, 1, *k);
+			rawfield(sb.L, 1, *k);
 			if (!lua_isnil(sb.L, -1))
 				rc = read_top(&r, *k, lua_gettop(sb.L));
 			lua_pop(sb.L, 1);

@@ -17,7 +17,7 @@
 typedef struct nu_config {
 	char   *path;                  /* the file read, or NULL for defaults */
 	char   *database;              /* resolved against the file's folder */
-	char    synchronous[8];        /* NORMAL, FULL, OFF */
+	char    synchronous[16];       /* NORMAL, FULL, OFF */
 	int     busy_timeout_ms;
 	char    phone_default_cc[8];   /* digits, no '+' */
 	int     log_level;             /* enum nu_log_level */

@@ -93,25 +93,41 @@ static int store_record(struct importer *im, json_t *rec, long line, nu_error *e
 	return NU_OK;
 }
 
-/* Identity and typed columns stay text; other (custom) columns that look
- * like numbers become numbers so flows can compare them. */
+/* A number written the canonical way ("42", "-7", "3.5", "0.25"): no
+ * leading zeros (postcodes, phone-like ids), no hex, no exponent, no
+ * inf/nan. Anything else stays text, so no value is silently altered. */
+static int canonical_number(const char *v, int *is_real)
+{
+	const char *p = v + (*v == '-');
+	size_t digits = strspn(p, "0123456789");
+
+	*is_real = 0;
+	if (digits == 0 || digits > 15 || (p[0] == '0' && digits > 1))
+		return 0;
+	p += digits;
+	if (*p == '.') {
+		size_t frac = strspn(p + 1, "0123456789");
+		if (frac == 0 || frac > 15)
+			return 0;
+		*is_real = 1;
+		p += 1 + frac;
+	}
+	return *p == '\0';
+}
+
+/* Custom columns holding canonical numbers become JSON numbers so flows
+ * can compare them; lead_id is an integer; everything else stays text. */
 static json_t *csv_value(const char *key, const char *v)
 {
-	char *end;
+	int is_real;
 
-	if (nu_lead_field_lookup(key) < 0 && strcmp(key, "tags") && strcmp(key, "stage") &&
-	    strcmp(key, "source") && !strstr(key, "_id") && strcmp(key, "type") &&
-	    strcmp(key, "dedupe_key") && strcmp(key, "at") && *v &&
-	    (isdigit((unsigned char)*v) || *v == '-')) {
-		errno = 0;
-		long long i = strtoll(v, &end, 10);
-		if (!*end && !errno)
-			return json_integer(i);
-		double d = strtod(v, &end);
-		if (!*end && !errno)
-			return json_real(d);
-	}
-	return json_string(v);
+	if (strcmp(key, "lead_id") == 0 && canonical_number(v, &is_real) && !is_real)
+		return json_integer(strtoll(v, NULL, 10));
+	if (nu_lead_field_lookup(key) >= 0 || !strcmp(key, "tags") || !strcmp(key, "stage") ||
+	    !strcmp(key, "source") || strstr(key, "_id") || !strcmp(key, "type") ||
+	    !strcmp(key, "dedupe_key") || !strcmp(key, "at") || !canonical_number(v, &is_real))
+		return json_string(v);
+	return is_real ? json_real(strtod(v, NULL)) : json_integer(strtoll(v, NULL, 10));
 }
 
 static int read_header(struct importer *im, nu_csv *csv, nu_error *err)

@@ -76,6 +76,25 @@ static int safe_load(lua_State *L)
 	return 1;
 }
 
+/* setmetatable that refuses __gc: Lua runs finalizers with hooks turned
+ * off, so a finalizer would escape the instruction budget (and its timing
+ * is not deterministic, which replayed flows need). Lua only registers an
+ * object for finalization if __gc is present at setmetatable time, so
+ * checking here is enough. [-2, +1, e] */
+static int safe_setmetatable(lua_State *L)
+{
+	if (lua_type(L, 2) == LUA_TTABLE) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L, "__gc metamethods are not allowed here");
+		lua_pop(L, 1);
+	}
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
 static void remove_field(lua_State *L, const char *table, const char *field)
 {
 	if (table) {
@@ -109,6 +128,9 @@ static void open_safe_libs(lua_State *L)
 	remove_field(L, "math", "randomseed");
 	lua_pushcfunction(L, safe_load);
 	lua_setglobal(L, "load");
+	lua_getglobal(L, "setmetatable");
+	lua_pushcclosure(L, safe_setmetatable, 1);
+	lua_setglobal(L, "setmetatable");
 }
 
 static void warn_ignore(void *ud, const char *msg, int tocont)
@@ -228,8 +250,11 @@ int nu_lua_sandbox_pcall(nu_lua_sandbox *sb, int nargs, int nresults,
 	if (rc == LUA_ERRMEM)
 		nu_error_set(err, NU_ENOMEM, "memory limit of %zu bytes exceeded",
 			     sb->mem_limit);
-	else
+	else if (lua_type(L, -1) == LUA_TSTRING)
 		nu_error_set(err, NU_EINVAL, "%s", lua_tostring(L, -1));
+	else
+		nu_error_set(err, NU_EINVAL, "error raised with a %s value instead of a message",
+			     luaL_typename(L, -1));
 	lua_pop(L, 1);
-	return err ? err->code : NU_ERR;
+	return rc == LUA_ERRMEM ? NU_ENOMEM : NU_EINVAL;
 }
