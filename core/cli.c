@@ -115,6 +115,9 @@ int nu_cli_open(nu_cli *cli)
 
 	if (nu_cli_load_config(cli) < 0)
 		return NU_ERR;
+	if (!cli->may_create && !file_exists(cli->cfg.database))
+		return nu_cli_fail("database '%s' does not exist (run 'nurture init' to create it,"
+				   " or give --db / --config)", cli->cfg.database), NU_ERR;
 	opt.synchronous = cli->cfg.synchronous;
 	opt.busy_timeout_ms = cli->cfg.busy_timeout_ms;
 	if (nu_store_open(cli->cfg.database, &opt, &cli->store, &err) < 0)

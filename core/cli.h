@@ -24,6 +24,7 @@ typedef struct nu_cli {
 	int json;                  /* --json */
 	int quiet;                 /* -q */
 	int config_loaded;
+	int may_create;            /* init: create the database if missing */
 	nu_config cfg;
 	nu_store *store;
 } nu_cli;

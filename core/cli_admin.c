@@ -36,6 +36,7 @@ static int cmd_init(nu_cli *cli, int argc, char **argv)
 	if ((wrote = write_sample_config(path, force)) < 0)
 		return NU_EXIT_FAIL;
 	cli->config_path = path;
+	cli->may_create = 1;
 	if (nu_cli_open(cli) < 0)
 		return NU_EXIT_FAIL;
 	if (!cli->quiet) {
@@ -54,7 +55,7 @@ static void render_funnel(json_t *f)
 	printf("%-14s %8s %9s %11s\n", "stage", "now", "reached", "conversion");
 	json_array_foreach(json_object_get(f, "stages"), i, row) {
 		json_t *reached = json_object_get(row, "reached");
-		json_t *conv = json_object_get(row, "conversion");
+		json_t *conv = json_object_get(row, "conversion_pct");
 		printf("%-14s %8lld", nu_cli_str(row, "stage"),
 		       (long long)json_integer_value(json_object_get(row, "now")));
 		if (reached)

@@ -27,17 +27,22 @@ int nu_event_type_check(const char *type, nu_error *err)
 	return NU_OK;
 }
 
-int nu_event_find_dedupe(nu_store *s, const char *key, int64_t *id, nu_error *err)
+int nu_event_find_dedupe(nu_store *s, const char *key, int64_t *id, int64_t *lead_id,
+			 nu_error *err)
 {
-	sqlite3_stmt *st = nu_store_stmt(s, "SELECT id FROM event WHERE dedupe_key = ?", err);
+	sqlite3_stmt *st = nu_store_stmt(s, "SELECT id, lead_id FROM event WHERE dedupe_key = ?",
+					 err);
 	int rc;
 
 	if (!st)
 		return NU_EDB;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		*id = sqlite3_column_int64(st, 0);
+		if (lead_id)
+			*lead_id = sqlite3_column_int64(st, 1);
+	}
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
 		return rc == SQLITE_ROW;
@@ -80,7 +85,7 @@ int nu_event_append(nu_store *s, const nu_event_in *in, int64_t *id, nu_error *e
 		return NU_EINVAL;
 	if (in->props && !json_is_object(in->props))
 		return nu_error_set(err, NU_EINVAL, "props: must be a JSON object");
-	if (in->dedupe_key && (rc = nu_event_find_dedupe(s, in->dedupe_key, id, err)) != 0)
+	if (in->dedupe_key && (rc = nu_event_find_dedupe(s, in->dedupe_key, id, NULL, err)) != 0)
 		return rc < 0 ? rc : NU_EDUP;
 	if ((rc = head_of(s, in->lead_id, &head, err)) < 0)
 		return rc;

@@ -31,8 +31,10 @@ typedef struct nu_event {
 
 int nu_event_type_check(const char *type, nu_error *err);
 
-/* 1 and the event's id when `key` is already stored, 0 when not, < 0 on error. */
-int nu_event_find_dedupe(nu_store *s, const char *key, int64_t *id, nu_error *err);
+/* 1 and the event's id (and lead, if lead_id is not NULL) when `key` is
+ * already stored, 0 when not, < 0 on error. */
+int nu_event_find_dedupe(nu_store *s, const char *key, int64_t *id, int64_t *lead_id,
+			 nu_error *err);
 
 /* Appends an event. A known dedupe key returns NU_EDUP and the id of the
  * event already stored; nothing is written. */

@@ -273,7 +273,8 @@ static int event_locked(nu_store *s, json_t *rec, unsigned flags, const char *so
 	/* A known dedupe key is answered before identities are resolved, so a
 	 * repeated delivery writes nothing at all. */
 	if (json_is_string(key) &&
-	    (rc = nu_event_find_dedupe(s, json_string_value(key), &res->event_id, err)) != 0) {
+	    (rc = nu_event_find_dedupe(s, json_string_value(key), &res->event_id,
+				       &res->resolve.lead_id, err)) != 0) {
 		res->duplicate = rc > 0;
 		return rc < 0 ? rc : NU_OK;
 	}

@@ -454,10 +454,17 @@ int nu_lead_resolve_ref(nu_store *s, const char *ref, int64_t *id, nu_error *err
 			kind = nu_identity_kind_lookup(kname);
 		}
 	}
-	if (kind >= 0)
+	if (kind >= 0) {
 		ref = colon + 1;
-	else
+	} else if (colon && colon > ref && !strchr(ref, '@') &&
+		   strspn(ref, "abcdefghijklmnopqrstuvwxyz_") == (size_t)(colon - ref)) {
+		return nu_error_set(err, NU_EINVAL,
+			"unknown identity kind '%.*s' (kinds: email, phone, wechat_openid, "
+			"wechat_unionid, wecom_external_id, crm_id, anonymous_id)",
+			(int)(colon - ref), ref);
+	} else {
 		kind = strchr(ref, '@') ? NU_ID_EMAIL : NU_ID_PHONE;
+	}
 	if (nu_identity_normalize(s, kind, ref, &ident, err) < 0)
 		return NU_EINVAL;
 	if (nu_identity_find(s, &ident, id, err) == NU_OK)

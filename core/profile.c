@@ -226,7 +226,7 @@ int nu_profile_funnel(nu_store *s, json_t **out, nu_error *err)
 		if (i < m->funnel_len) {
 			json_object_set_new(row, "reached", json_integer(reached[i]));
 			if (i > 0)
-				json_object_set_new(row, "conversion",
+				json_object_set_new(row, "conversion_pct",
 					reached[i - 1] ? json_real(100.0 * (double)reached[i] /
 								   (double)reached[i - 1])
 						       : json_null());
