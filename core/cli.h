@@ -60,5 +60,6 @@ const char *nu_cli_str(json_t *obj, const char *key);
 extern const nu_cli_command nu_cli_lead_commands[];
 extern const nu_cli_command nu_cli_event_commands[];
 extern const nu_cli_command nu_cli_admin_commands[];
+extern const nu_cli_command nu_cli_flow_commands[];
 
 #endif

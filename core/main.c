@@ -8,7 +8,8 @@
 #include "cli.h"
 
 static const nu_cli_command *const tables[] = {
-	nu_cli_admin_commands, nu_cli_lead_commands, nu_cli_event_commands, NULL,
+	nu_cli_admin_commands, nu_cli_lead_commands, nu_cli_event_commands,
+	nu_cli_flow_commands, NULL,
 };
 
 static void usage(FILE *out)

@@ -232,7 +232,12 @@ static int merge_locked(nu_store *s, const nu_lead *a, const nu_lead *b,
 	    move_rows(s, "UPDATE lead_merge SET survivor_id = ?1 WHERE survivor_id = ?2",
 		      a->id, b->id, err) < 0 ||
 	    move_rows(s, "UPDATE lead SET merged_into = ?1 WHERE merged_into = ?2",
-		      a->id, b->id, err) < 0)
+		      a->id, b->id, err) < 0 ||
+	    /* The merged lead's flow runs go on as the survivor's. */
+	    move_rows(s, "UPDATE run SET lead_id = ?1 WHERE lead_id = ?2", a->id, b->id, err) < 0 ||
+	    move_rows(s, "UPDATE subscription SET lead_id = ?1 WHERE lead_id = ?2",
+		      a->id, b->id, err) < 0 ||
+	    move_rows(s, "UPDATE outbox SET lead_id = ?1 WHERE lead_id = ?2", a->id, b->id, err) < 0)
 		goto out;
 	json_object_set_new(detail, "stage_changes", json_integer(n));
 	if (nu_lead_update(s, a->id, attrs, 0, source, &filled, err) < 0)

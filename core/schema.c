@@ -124,8 +124,102 @@ static const char schema_v1[] =
 	"CREATE INDEX lead_merge_by_survivor ON lead_merge(survivor_id);"
 	"CREATE INDEX lead_merge_by_merged ON lead_merge(merged_id);";
 
+/* v2: the durable flow engine (see engine.c for how these are used).
+ *
+ * A run is replayed from its journal on every step; the journal is keyed
+ * (run_id, seq) so replay reads it in order. Waits are one row per
+ * blocked run, keyed (due, run_id) WITHOUT ROWID: ~22 bytes each on disk
+ * and the earliest is the first row, so one timer covers them all. An
+ * outbox row is the send intent, written in the same transaction as its
+ * journal row; op_id = run_id * 65536 + seq is also the idempotency key
+ * handed to the channel. The engine remembers how far it has read the
+ * event, tag_change and stage_change logs in engine_cursor, in the same
+ * transactions as the work those rows caused. */
+static const char schema_v2[] =
+	"CREATE TABLE flow_version ("
+	"  sha TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"          /* flow | rule */
+	"  spec TEXT NOT NULL,"          /* trigger, reentry, goal, exclusion … as JSON */
+	"  bundle TEXT NOT NULL,"        /* {"main": source, "lib/x.lua": source} */
+	"  deployed_at INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE flow ("
+	"  name TEXT PRIMARY KEY,"
+	"  sha TEXT NOT NULL REFERENCES flow_version(sha),"
+	"  status TEXT NOT NULL DEFAULT 'active',"   /* active | paused */
+	"  updated_at INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+
+	"CREATE TABLE run ("
+	"  id INTEGER PRIMARY KEY,"
+	"  flow TEXT NOT NULL,"
+	"  sha TEXT NOT NULL,"
+	"  lead_id INTEGER NOT NULL,"
+	"  status TEXT NOT NULL,"        /* waiting, completed, failed, goal, cancelled */
+	"  trigger_event_id INTEGER,"
+	"  seed INTEGER NOT NULL,"
+	"  exclusion TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  ended_at INTEGER,"
+	"  error TEXT"
+	");"
+	"CREATE INDEX run_by_lead ON run(lead_id, flow);"
+
+	"CREATE TABLE journal ("
+	"  run_id INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  request TEXT NOT NULL,"
+	"  result TEXT,"                 /* NULL while pending */
+	"  at INTEGER NOT NULL,"
+	"  done_at INTEGER,"
+	"  PRIMARY KEY (run_id, seq)"
+	") WITHOUT ROWID;"
+
+	"CREATE TABLE wait ("
+	"  due INTEGER NOT NULL,"
+	"  run_id INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  PRIMARY KEY (due, run_id)"
+	") WITHOUT ROWID;"
+
+	"CREATE TABLE subscription ("
+	"  lead_id INTEGER NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  run_id INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  due INTEGER,"                 /* the timeout's wait row, if any */
+	"  PRIMARY KEY (lead_id, type, run_id)"
+	") WITHOUT ROWID;"
+
+	"CREATE TABLE outbox ("
+	"  op_id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  channel TEXT NOT NULL,"
+	"  lead_id INTEGER NOT NULL,"
+	"  message TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"         /* pending, sending, sent, failed, unknown, held, cancelled */
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_try INTEGER NOT NULL,"
+	"  provider_id TEXT,"
+	"  error TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX outbox_due ON outbox(next_try) WHERE state IN ('pending', 'sending');"
+	"CREATE INDEX outbox_by_lead ON outbox(lead_id);"
+
+	"CREATE TABLE engine_cursor ("
+	"  name TEXT PRIMARY KEY,"
+	"  value INTEGER NOT NULL"
+	") WITHOUT ROWID;";
+
 const nu_migration nu_schema_migrations[] = {
 	{ 1, schema_v1 },
+	{ 2, schema_v2 },
 };
 const size_t nu_schema_migration_count =
 	sizeof nu_schema_migrations / sizeof nu_schema_migrations[0];

@@ -124,7 +124,9 @@ static void bad_attributes_refused_whole(void **state)
 	}
 	/* Nothing was written: the valid title in each case came first. */
 	assert_int_equal(test_query_int(&t, "SELECT count(*) FROM lead WHERE id = ? AND title IS NULL", id), 1);
-	assert_int_equal(nu_lead_update(t.s, 999, json_object(), 0, "t", NULL, &err), NU_ENOTFOUND);
+	json_t *empty = json_object();
+	assert_int_equal(nu_lead_update(t.s, 999, empty, 0, "t", NULL, &err), NU_ENOTFOUND);
+	json_decref(empty);
 	test_db_close(&t);
 }
 

@@ -1,0 +1,173 @@
+/*
+ * cli_flow.c — `nurture flow …`: check, deploy, list, test, enroll.
+ */
+#include <string.h>
+#include "cli.h"
+#include "engine.h"
+#include "flows.h"
+#include "flowtest.h"
+#include "leads.h"
+
+static int flow_check(nu_cli *cli, int argc, char **argv)
+{
+	int bad = 0;
+
+	(void)cli;
+	if (argc < 2)
+		return nu_cli_usage(&nu_cli_flow_commands[0], "name at least one flow file");
+	for (int i = 1; i < argc; i++) {
+		nu_flow f;
+		nu_error err;
+		if (nu_flow_load_file(argv[i], NULL, &f, &err) < 0) {
+			fprintf(stderr, "%s\n", err.msg);
+			bad++;
+		} else if (!cli->quiet) {
+			printf("%s: ok (%s %s, version %.12s, %zu lib module%s)\n", argv[i], f.kind, f.name,
+			       f.sha, json_object_size(f.bundle) - 1,
+			       json_object_size(f.bundle) == 2 ? "" : "s");
+		}
+		nu_flow_clear(&f);
+	}
+	return bad ? NU_EXIT_FAIL : NU_EXIT_OK;
+}
+
+static int flow_deploy(nu_cli *cli, int argc, char **argv)
+{
+	nu_error err;
+	int bad = 0;
+
+	if (argc < 2)
+		return nu_cli_usage(&nu_cli_flow_commands[1], "name at least one flow file");
+	if (nu_cli_open(cli) < 0)
+		return NU_EXIT_FAIL;
+	for (int i = 1; i < argc; i++) {
+		nu_flow f;
+		int created = 0;
+		if (nu_flow_load_file(argv[i], NULL, &f, &err) == NU_OK &&
+		    nu_store_begin(cli->store, &err) == NU_OK) {
+			if (nu_flow_deploy(cli->store, &f, &created, &err) == NU_OK &&
+			    nu_store_commit(cli->store, &err) == NU_OK) {
+				if (!cli->quiet)
+					printf("%s: %s version %.12s\n", f.name,
+					       created ? "deployed" : "unchanged,", f.sha);
+				nu_flow_clear(&f);
+				continue;
+			}
+			nu_store_rollback(cli->store);
+		}
+		fprintf(stderr, "%s\n", err.msg);
+		nu_flow_clear(&f);
+		bad++;
+	}
+	return bad ? NU_EXIT_FAIL : NU_EXIT_OK;
+}
+
+static int flow_list(nu_cli *cli, int argc, char **argv)
+{
+	sqlite3_stmt *st;
+	json_t *list = json_array();
+
+	(void)argv;
+	if (argc > 1)
+		return nu_cli_usage(&nu_cli_flow_commands[2], "unexpected argument");
+	if (nu_cli_open(cli) < 0)
+		return NU_EXIT_FAIL;
+	st = nu_store_stmt(cli->store,
+		"SELECT f.name, v.kind, f.sha, f.status, f.updated_at,"
+		" (SELECT count(*) FROM run r WHERE r.flow = f.name AND r.status = 'waiting'),"
+		" (SELECT count(*) FROM run r WHERE r.flow = f.name)"
+		" FROM flow f JOIN flow_version v ON v.sha = f.sha ORDER BY f.name", NULL);
+	while (st && sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}",
+			"name", sqlite3_column_text(st, 0), "kind", sqlite3_column_text(st, 1),
+			"version", sqlite3_column_text(st, 2), "status", sqlite3_column_text(st, 3),
+			"active_runs", (json_int_t)sqlite3_column_int64(st, 5),
+			"runs", (json_int_t)sqlite3_column_int64(st, 6)));
+	if (st)
+		sqlite3_reset(st);
+	if (cli->json) {
+		nu_cli_print_json(list);
+		return NU_EXIT_OK;
+	}
+	printf("%-28s %-5s %-13s %-7s %8s %8s\n", "flow", "kind", "version", "status", "active", "runs");
+	size_t i;
+	json_t *f;
+	json_array_foreach(list, i, f)
+		printf("%-28s %-5s %-13.12s %-7s %8lld %8lld\n", nu_cli_str(f, "name"),
+		       nu_cli_str(f, "kind"), nu_cli_str(f, "version"), nu_cli_str(f, "status"),
+		       (long long)json_integer_value(json_object_get(f, "active_runs")),
+		       (long long)json_integer_value(json_object_get(f, "runs")));
+	json_decref(list);
+	return NU_EXIT_OK;
+}
+
+static int flow_test(nu_cli *cli, int argc, char **argv)
+{
+	nu_flowtest_result res = { 0, 0 };
+	int broken = 0;
+
+	if (argc < 2)
+		return nu_cli_usage(&nu_cli_flow_commands[3], "name at least one test file");
+	if (nu_cli_load_config(cli) < 0)
+		return NU_EXIT_FAIL;
+	for (int i = 1; i < argc; i++) {
+		nu_error err;
+		if (nu_flowtest_run(argv[i], stdout, &res, &err) < 0) {
+			printf("not ok %d - %s\n#   %s\n", res.passed + res.failed + 1, argv[i], err.msg);
+			res.failed++;
+			broken++;
+		}
+	}
+	printf("1..%d\n", res.passed + res.failed);
+	if (!cli->quiet)
+		fprintf(stderr, "%d passed, %d failed\n", res.passed, res.failed);
+	(void)broken;
+	return res.failed ? NU_EXIT_FAIL : NU_EXIT_OK;
+}
+
+static int flow_enroll(nu_cli *cli, int argc, char **argv)
+{
+	nu_engine *e = NULL;
+	nu_error err;
+	int64_t lead, run;
+	char why[200] = "";
+	int did;
+
+	if (argc != 3)
+		return nu_cli_usage(&nu_cli_flow_commands[4], "a flow and a lead are needed");
+	if (nu_cli_open(cli) < 0)
+		return NU_EXIT_FAIL;
+	if (nu_lead_resolve_ref(cli->store, argv[2], &lead, &err) < 0 ||
+	    nu_engine_open(cli->store, &e, &err) < 0 || nu_store_begin(cli->store, &err) < 0)
+		goto fail;
+	if (nu_engine_enroll(e, argv[1], lead, 0, &run, why, sizeof why, &err) < 0) {
+		nu_store_rollback(cli->store);
+		goto fail;
+	}
+	if (nu_store_commit(cli->store, &err) < 0 || nu_engine_pump(e, &did, &err) < 0)
+		goto fail;
+	nu_engine_close(e);
+	if (!run)
+		return nu_cli_fail("lead %lld not enrolled: %s", (long long)lead, why);
+	if (!cli->quiet)
+		printf("lead %lld enrolled in %s: run %lld\n", (long long)lead, argv[1], (long long)run);
+	return NU_EXIT_OK;
+fail:
+	nu_engine_close(e);
+	return nu_cli_fail("%s", err.msg);
+}
+
+const nu_cli_command nu_cli_flow_commands[] = {
+	{ "flow check", "FILE...", "Check flow files: syntax, spec, durations, triggers, lib modules.",
+	  "Each problem is reported as file:line: message. Nothing is written.\n", flow_check },
+	{ "flow deploy", "FILE...", "Store new versions of flows; new runs start on them.",
+	  "A version is named by the SHA-256 of the flow and the flows/lib modules it\n"
+	  "requires. Runs already in flight stay on the version they started on.\n", flow_deploy },
+	{ "flow list", "", "Deployed flows and rules with their versions and runs.", "", flow_list },
+	{ "flow test", "FILE_test.lua...",
+	  "Run flow tests on a virtual clock against a temporary database (TAP output).",
+	  "See docs/flows.md for the test API. Exit status 1 if any test failed.\n", flow_test },
+	{ "flow enroll", "FLOW LEAD", "Enrol a lead in a flow by hand (reentry rules apply).", "",
+	  flow_enroll },
+	{ NULL, NULL, NULL, NULL, NULL },
+};

@@ -1,0 +1,699 @@
+/*
+ * engine.c — the flow engine's coordinator: deployed flows, enrolment
+ * (reentry, exclusion groups, goals), waking runs (timers, events, send
+ * completions all go through the wait table), and the pump that reads the
+ * event, tag and stage logs exactly once through stored cursors.
+ *
+ * The wait table doubles as the ready queue: anything that makes a run
+ * runnable — a timer, a delivered event, a finished send, a new
+ * enrolment — inserts a wait row due now, in the same transaction as the
+ * cause. So a crash can never lose a wake-up, and there is one code path
+ * that steps runs.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "engine_private.h"
+#include "events.h"
+#include "leads.h"
+#include "log.h"
+#include "stages.h"
+
+#define BATCH 500
+
+/* ---- the built-in test channel ----------------------------------------- */
+
+/* Records nothing itself (the outbox row is the record) and succeeds at
+ * once: used by flow tests and the demo until real channel plugins load. */
+static int test_send(void *state, int64_t op_id, int64_t lead_id, const json_t *message,
+		     nu_engine *eng)
+{
+	char provider_id[32];
+	nu_error err;
+
+	(void)state;
+	(void)lead_id;
+	(void)message;
+	snprintf(provider_id, sizeof provider_id, "test-%lld", (long long)op_id);
+	return nu_engine_send_complete(eng, op_id, "sent", provider_id, NULL, &err);
+}
+
+static const nu_channel test_channels[] = {
+	{ "test", test_send, NULL }, { "email", test_send, NULL }, { "wechat", test_send, NULL },
+	{ "wecom", test_send, NULL }, { "sms", test_send, NULL },
+};
+
+/* ---- setup -------------------------------------------------------------- */
+
+static int cursor_init(nu_store *s, const char *name, const char *max_sql, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s, max_sql, err);
+	int64_t max = 0;
+
+	if (!st)
+		return NU_EDB;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		max = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	/* A new engine starts at the end of the logs: history already in the
+	 * store does not retrigger flows deployed later. */
+	if (!(st = nu_store_stmt(s, "INSERT INTO engine_cursor (name, value) VALUES (?, ?)"
+				 " ON CONFLICT (name) DO NOTHING", err)))
+		return NU_EDB;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, max);
+	return sqlite3_step(st) == SQLITE_DONE ? NU_OK : nu_store_fail(s, err, "engine cursor");
+}
+
+int nu_engine_open(nu_store *s, nu_engine **out, nu_error *err)
+{
+	nu_engine *e = calloc(1, sizeof *e);
+	int rc;
+
+	*out = NULL;
+	if (!e)
+		return nu_error_set(err, NU_ENOMEM, "out of memory");
+	e->s = s;
+	for (size_t i = 0; i < sizeof test_channels / sizeof *test_channels; i++)
+		nu_engine_add_channel(e, &test_channels[i], NULL);
+	if ((rc = nu_store_begin(s, err)) == NU_OK) {
+		if ((rc = cursor_init(s, "event", "SELECT coalesce(max(id), 0) FROM event", err)) == NU_OK &&
+		    (rc = cursor_init(s, "tag_change", "SELECT coalesce(max(id), 0) FROM tag_change", err)) == NU_OK &&
+		    (rc = cursor_init(s, "stage_change", "SELECT coalesce(max(id), 0) FROM stage_change", err)) == NU_OK)
+			rc = nu_store_commit(s, err);
+		else
+			nu_store_rollback(s);
+	}
+	if (rc == NU_OK && (rc = nu_engine_reload(e, err)) == NU_OK &&
+	    (rc = nu_outbox_recover(e, err)) == NU_OK) {
+		*out = e;
+		return NU_OK;
+	}
+	nu_engine_close(e);
+	return rc;
+}
+
+void nu_engine_close(nu_engine *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->nflows; i++)
+		nu_flow_clear(&e->flows[i].flow);
+	free(e->flows);
+	for (size_t i = 0; i < e->ncache; i++)
+		nu_flow_clear(&e->cache[i]);
+	free(e);
+}
+
+nu_store *nu_engine_store(nu_engine *e) { return e->s; }
+
+int nu_engine_add_channel(nu_engine *e, const nu_channel *ch, nu_error *err)
+{
+	for (size_t i = 0; i < e->nchannels; i++)
+		if (!strcmp(e->channels[i]->name, ch->name)) {
+			e->channels[i] = ch;   /* a plugin replaces the built-in stand-in */
+			return NU_OK;
+		}
+	if (e->nchannels == NU_MAX_CHANNELS)
+		return nu_error_set(err, NU_ERR, "too many channels");
+	e->channels[e->nchannels++] = ch;
+	return NU_OK;
+}
+
+const nu_channel *nu_engine_channel(nu_engine *e, const char *name)
+{
+	for (size_t i = 0; name && i < e->nchannels; i++)
+		if (!strcmp(e->channels[i]->name, name))
+			return e->channels[i];
+	return NULL;
+}
+
+/* Reads the flow table first, then loads each version: loading uses
+ * other statements, which must not run while this scan is open. */
+static int deployed_shas(nu_engine *e, char (**shas)[NU_SHA_HEX], int **paused, size_t *n,
+			 nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(e->s, "SELECT sha, status FROM flow ORDER BY name", err);
+	size_t cap = 0;
+	int rc;
+
+	*shas = NULL;
+	*paused = NULL;
+	*n = 0;
+	if (!st)
+		return NU_EDB;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			void *a = realloc(*shas, cap * sizeof **shas), *b = realloc(*paused, cap * sizeof **paused);
+			if (a)
+				*shas = a;
+			if (b)
+				*paused = b;
+			if (!a || !b) {
+				sqlite3_reset(st);
+				return nu_error_set(err, NU_ENOMEM, "out of memory");
+			}
+		}
+		snprintf((*shas)[*n], NU_SHA_HEX, "%s", sqlite3_column_text(st, 0));
+		(*paused)[(*n)++] = !strcmp((const char *)sqlite3_column_text(st, 1), "paused");
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? NU_OK : nu_store_fail(e->s, err, "reading flows");
+}
+
+int nu_engine_reload(nu_engine *e, nu_error *err)
+{
+	char (*shas)[NU_SHA_HEX];
+	int *paused, rc;
+	size_t n, loaded = 0;
+	struct nu_deployed *flows = NULL;
+
+	if ((rc = deployed_shas(e, &shas, &paused, &n, err)) == NU_OK && n &&
+	    !(flows = calloc(n, sizeof *flows)))
+		rc = nu_error_set(err, NU_ENOMEM, "out of memory");
+	for (; rc == NU_OK && loaded < n; loaded++) {
+		flows[loaded].paused = paused[loaded];
+		rc = nu_flow_load_version(e->s, shas[loaded], &flows[loaded].flow, err);
+	}
+	free(shas);
+	free(paused);
+	if (rc < 0) {
+		for (size_t i = 0; i < loaded; i++)
+			nu_flow_clear(&flows[i].flow);
+		free(flows);
+		return rc;
+	}
+	for (size_t i = 0; i < e->nflows; i++)
+		nu_flow_clear(&e->flows[i].flow);
+	free(e->flows);
+	e->flows = flows;
+	e->nflows = n;
+	return NU_OK;
+}
+
+const nu_flow *nu_engine_version(nu_engine *e, const char *sha, nu_error *err)
+{
+	for (size_t i = 0; i < e->nflows; i++)
+		if (!strcmp(e->flows[i].flow.sha, sha))
+			return &e->flows[i].flow;
+	for (size_t i = 0; i < e->ncache; i++)
+		if (!strcmp(e->cache[i].sha, sha))
+			return &e->cache[i];
+	size_t slot = e->ncache < NU_VERSION_CACHE ? e->ncache++ : e->cache_next++ % NU_VERSION_CACHE;
+	if (e->cache[slot].spec)
+		nu_flow_clear(&e->cache[slot]);
+	if (nu_flow_load_version(e->s, sha, &e->cache[slot], err) < 0) {
+		memset(&e->cache[slot], 0, sizeof e->cache[slot]);
+		return NULL;
+	}
+	return &e->cache[slot];
+}
+
+int nu_wait_add(nu_store *s, int64_t due, int64_t run_id, int64_t seq, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s,
+		"INSERT INTO wait (due, run_id, seq) VALUES (?, ?, ?)"
+		" ON CONFLICT (due, run_id) DO NOTHING", err);
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, due);
+	sqlite3_bind_int64(st, 2, run_id);
+	sqlite3_bind_int64(st, 3, seq);
+	return sqlite3_step(st) == SQLITE_DONE ? NU_OK : nu_store_fail(s, err, "scheduling run");
+}
+
+/* where = { form = "whitepaper", minutes = 30 }: each key equal in props. */
+int nu_json_where_matches(const json_t *where, const json_t *props)
+{
+	const char *k;
+	json_t *want;
+
+	if (!where)
+		return 1;
+	json_object_foreach((json_t *)where, k, want) {
+		json_t *got = json_object_get(props, k);
+		if (!got || !json_equal(got, want)) {
+			/* 30 and 30.0 are the same number to a marketer */
+			if (!(json_is_number(got) && json_is_number(want) &&
+			      json_number_value(got) == json_number_value(want)))
+				return 0;
+		}
+	}
+	return 1;
+}
+
+/* ---- enrolment ----------------------------------------------------------- */
+
+static struct nu_deployed *find_flow(nu_engine *e, const char *name)
+{
+	for (size_t i = 0; i < e->nflows; i++)
+		if (!strcmp(e->flows[i].flow.name, name))
+			return &e->flows[i];
+	return NULL;
+}
+
+/* Why a lead may not (re)enter a flow now, or NULL. */
+static int enrol_refusal(nu_engine *e, const nu_flow *f, int64_t lead_id, char *why,
+			 size_t len, nu_error *err)
+{
+	const char *reentry = nu_flow_spec_str(f, "reentry");
+	const char *group = nu_flow_spec_str(f, "exclusion");
+	int64_t window = nu_flow_spec_duration(f, "reentry", 0);
+	sqlite3_stmt *st = nu_store_stmt(e->s,
+		"SELECT coalesce(sum(status = 'waiting'), 0), count(*), coalesce(max(created_at), 0)"
+		" FROM run WHERE lead_id = ? AND flow = ?", err);
+	int64_t active, total, last;
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, lead_id);
+	sqlite3_bind_text(st, 2, f->name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return nu_store_fail(e->s, err, "checking reentry");
+	}
+	active = sqlite3_column_int64(st, 0);
+	total = sqlite3_column_int64(st, 1);
+	last = sqlite3_column_int64(st, 2);
+	sqlite3_reset(st);
+	if (active)
+		return snprintf(why, len, "already in flow %s", f->name), 1;
+	if (total && (!reentry || !strcmp(reentry, "never")))
+		return snprintf(why, len, "reentry never: lead was in %s before", f->name), 1;
+	if (total && window && nu_store_now(e->s) - last < window)
+		return snprintf(why, len, "reentry %s: last run started too recently", reentry), 1;
+	if (!group)
+		return 0;
+	if (!(st = nu_store_stmt(e->s, "SELECT flow FROM run WHERE lead_id = ? AND exclusion = ?"
+				 " AND status = 'waiting' LIMIT 1", err)))
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, lead_id);
+	sqlite3_bind_text(st, 2, group, -1, SQLITE_STATIC);
+	int busy = sqlite3_step(st) == SQLITE_ROW;
+	if (busy)
+		snprintf(why, len, "exclusion group %s: already in %s", group, sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	return busy;
+}
+
+static int create_run(nu_engine *e, const nu_flow *f, int64_t lead_id, int64_t event_id,
+		      int64_t *run_id, nu_error *err)
+{
+	int64_t now = nu_store_now(e->s);
+	sqlite3_stmt *st = nu_store_stmt(e->s,
+		"INSERT INTO run (flow, sha, lead_id, status, trigger_event_id, seed, exclusion,"
+		" created_at, updated_at) VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?)", err);
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_text(st, 1, f->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, f->sha, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, lead_id);
+	if (event_id)
+		sqlite3_bind_int64(st, 4, event_id);
+	/* The seed only has to differ between runs and stay put: it is stored. */
+	sqlite3_bind_int64(st, 5, (int64_t)((uint64_t)now * 0x9E3779B97F4A7C15ull ^ (uint64_t)lead_id));
+	sqlite3_bind_text(st, 6, nu_flow_spec_str(f, "exclusion"), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, now);
+	sqlite3_bind_int64(st, 8, now);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return nu_store_fail(e->s, err, "creating run");
+	*run_id = sqlite3_last_insert_rowid(nu_store_db(e->s));
+	return nu_wait_add(e->s, now, *run_id, -1, err);
+}
+
+static int enroll_flow(nu_engine *e, const nu_flow *f, int64_t lead_id, int64_t event_id,
+		       int64_t *run_id, char *why, size_t len, nu_error *err)
+{
+	int refused = enrol_refusal(e, f, lead_id, why, len, err);
+
+	*run_id = 0;
+	if (refused)
+		return refused < 0 ? refused : NU_OK;
+	return create_run(e, f, lead_id, event_id, run_id, err);
+}
+
+int nu_engine_enroll(nu_engine *e, const char *flow, int64_t lead_id, int64_t event_id,
+		     int64_t *run_id, char *why, size_t whylen, nu_error *err)
+{
+	struct nu_deployed *d = find_flow(e, flow);
+
+	*run_id = 0;
+	if (!d)
+		return nu_error_set(err, NU_ENOTFOUND, "no deployed flow '%s'", flow);
+	if (strcmp(d->flow.kind, "flow"))
+		return nu_error_set(err, NU_EINVAL, "'%s' is a rule: rules run on events, not enrolment",
+				    flow);
+	if (nu_lead_live_id(e->s, lead_id, &lead_id, err) < 0)
+		return err->code;
+	return enroll_flow(e, &d->flow, lead_id, event_id, run_id, why, whylen, err);
+}
+
+/* ---- goals ---------------------------------------------------------------- */
+
+/* Ends the lead's waiting runs of flows whose goal `key` is met by `value`. */
+static int end_goal_runs(nu_engine *e, int64_t lead_id, const char *key, const char *value,
+			 const json_t *props, nu_error *err)
+{
+	const nu_stage_model *m = nu_stage_model_of(e->s);
+
+	for (size_t i = 0; i < e->nflows; i++) {
+		json_t *goal = json_object_get(e->flows[i].flow.spec, "goal");
+		const char *want = json_string_value(json_object_get(goal, key));
+		if (!want)
+			continue;
+		int met = !strcmp(want, value);
+		/* A stage goal is met by that stage or any further funnel stage. */
+		if (!met && !strcmp(key, "stage")) {
+			int w = nu_stage_index(m, want), v = nu_stage_index(m, value);
+			met = w >= 0 && v > w && (size_t)v < m->funnel_len;
+		}
+		if (!met || (props && !nu_json_where_matches(json_object_get(goal, "where"), props)))
+			continue;
+		sqlite3_stmt *st = nu_store_stmt(e->s, "SELECT id FROM run WHERE lead_id = ?"
+						 " AND flow = ? AND status = 'waiting'", err);
+		if (!st)
+			return NU_EDB;
+		sqlite3_bind_int64(st, 1, lead_id);
+		sqlite3_bind_text(st, 2, e->flows[i].flow.name, -1, SQLITE_STATIC);
+		int64_t ids[64];
+		size_t n = 0;
+		while (sqlite3_step(st) == SQLITE_ROW && n < 64)
+			ids[n++] = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		for (size_t j = 0; j < n; j++)
+			if (nu_run_end(e, ids[j], "goal", NULL, err) < 0)
+				return NU_EDB;
+	}
+	return NU_OK;
+}
+
+/* ---- reading the logs ------------------------------------------------------ */
+
+static int cursor_get(nu_store *s, const char *name, int64_t *v, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s, "SELECT value FROM engine_cursor WHERE name = ?", err);
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	*v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return NU_OK;
+}
+
+static int cursor_set(nu_store *s, const char *name, int64_t v, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s, "UPDATE engine_cursor SET value = ? WHERE name = ?", err);
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, v);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	return sqlite3_step(st) == SQLITE_DONE ? NU_OK : nu_store_fail(s, err, "engine cursor");
+}
+
+/* Hands the event to the waiting runs of the lead subscribed to its type. */
+static int deliver(nu_engine *e, int64_t lead_id, int64_t event_id, const char *type,
+		   int64_t at, json_t *props, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(e->s, "SELECT run_id, seq, coalesce(due, 0) FROM subscription"
+					 " WHERE lead_id = ? AND type = ?", err);
+	struct { int64_t run, seq, due; } subs[64];
+	size_t n = 0;
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, lead_id);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW && n < 64) {
+		subs[n].run = sqlite3_column_int64(st, 0);
+		subs[n].seq = sqlite3_column_int64(st, 1);
+		subs[n++].due = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	for (size_t i = 0; i < n; i++) {
+		json_t *req, *res;
+		char kind[32];
+		if (nu_journal_get(e->s, subs[i].run, subs[i].seq, kind, sizeof kind, &req, &res, err) < 0)
+			return NU_EDB;
+		int match = nu_json_where_matches(json_object_get(req, "where"), props);
+		json_decref(req);
+		json_decref(res);
+		if (!match)
+			continue;
+		json_t *result = json_pack("{s:{s:I,s:s,s:I,s:O}}", "event", "id", (json_int_t)event_id,
+					   "type", type, "at", (json_int_t)at, "props", props);
+		int rc = nu_journal_complete(e->s, subs[i].run, subs[i].seq, result, err);
+		json_decref(result);
+		if (rc < 0 || !(st = nu_store_stmt(e->s, "DELETE FROM subscription WHERE run_id = ?"
+						   " AND seq = ?", err)))
+			return NU_EDB;
+		sqlite3_bind_int64(st, 1, subs[i].run);
+		sqlite3_bind_int64(st, 2, subs[i].seq);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			return nu_store_fail(e->s, err, "delivering event");
+		if (subs[i].due && (st = nu_store_stmt(e->s, "DELETE FROM wait WHERE due = ? AND run_id = ?",
+						       err))) {
+			sqlite3_bind_int64(st, 1, subs[i].due);
+			sqlite3_bind_int64(st, 2, subs[i].run);
+			sqlite3_step(st);
+		}
+		if (nu_wait_add(e->s, nu_store_now(e->s), subs[i].run, subs[i].seq, err) < 0)
+			return NU_EDB;
+	}
+	return NU_OK;
+}
+
+static int trigger_matches(const json_t *trigger, const char *key, const char *value,
+			   const json_t *props)
+{
+	const char *want = json_string_value(json_object_get(trigger, key));
+	return want && !strcmp(want, value) &&
+	       nu_json_where_matches(json_object_get(trigger, "where"), props);
+}
+
+/* Rules first (their tags and scores are visible to what follows), then
+ * waiting runs, goals and triggers. */
+static int on_event(nu_engine *e, int64_t id, int64_t lead_id, const char *type, int64_t at,
+		    json_t *props, nu_error *err)
+{
+	char why[200];
+	int64_t run;
+
+	for (size_t i = 0; i < e->nflows; i++) {
+		const nu_flow *f = &e->flows[i].flow;
+		if (!strcmp(f->kind, "rule") && !e->flows[i].paused &&
+		    trigger_matches(json_object_get(f->spec, "trigger"), "event", type, props) &&
+		    nu_rule_apply(e, f, lead_id, id, err) < 0)
+			return NU_EDB;
+	}
+	if (deliver(e, lead_id, id, type, at, props, err) < 0 ||
+	    end_goal_runs(e, lead_id, "event", type, props, err) < 0)
+		return NU_EDB;
+	for (size_t i = 0; i < e->nflows; i++) {
+		const nu_flow *f = &e->flows[i].flow;
+		if (!strcmp(f->kind, "flow") && !e->flows[i].paused &&
+		    trigger_matches(json_object_get(f->spec, "trigger"), "event", type, props) &&
+		    enroll_flow(e, f, lead_id, id, &run, why, sizeof why, err) < 0)
+			return NU_EDB;
+	}
+	return NU_OK;
+}
+
+/* tag added / stage reached: goals, then triggers. */
+static int on_change(nu_engine *e, int64_t lead_id, const char *key, const char *value,
+		     nu_error *err)
+{
+	char why[200];
+	int64_t run;
+
+	if (end_goal_runs(e, lead_id, key, value, NULL, err) < 0)
+		return NU_EDB;
+	for (size_t i = 0; i < e->nflows; i++) {
+		const nu_flow *f = &e->flows[i].flow;
+		if (!strcmp(f->kind, "flow") && !e->flows[i].paused &&
+		    trigger_matches(json_object_get(f->spec, "trigger"), key, value, NULL) &&
+		    enroll_flow(e, f, lead_id, 0, &run, why, sizeof why, err) < 0)
+			return NU_EDB;
+	}
+	return NU_OK;
+}
+
+/* Reads up to BATCH rows past the cursor of one log. */
+static int read_log(nu_engine *e, const char *cursor, const char *sql, int *did, nu_error *err)
+{
+	sqlite3_stmt *st;
+	int64_t from, last;
+	struct row { int64_t id, lead, at; char *a; json_t *props; } rows[BATCH];
+	size_t n = 0;
+	int rc = NU_OK;
+
+	if (cursor_get(e->s, cursor, &from, err) < 0 || !(st = nu_store_stmt(e->s, sql, err)))
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, from);
+	while (n < BATCH && sqlite3_step(st) == SQLITE_ROW) {
+		rows[n].id = sqlite3_column_int64(st, 0);
+		rows[n].lead = sqlite3_column_int64(st, 1);
+		rows[n].a = strdup((const char *)sqlite3_column_text(st, 2));
+		rows[n].at = sqlite3_column_int64(st, 3);
+		rows[n].props = sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL :
+			json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
+		n++;
+	}
+	sqlite3_reset(st);
+	last = from;
+	for (size_t i = 0; i < n; i++) {
+		int64_t lead;
+		if (rc == NU_OK && nu_lead_live_id(e->s, rows[i].lead, &lead, err) == NU_OK) {
+			if (!strcmp(cursor, "event"))
+				rc = on_event(e, rows[i].id, lead, rows[i].a, rows[i].at, rows[i].props, err);
+			else
+				rc = on_change(e, lead, !strcmp(cursor, "tag_change") ? "tag" : "stage",
+					       rows[i].a, err);
+			last = rows[i].id;
+		}
+		free(rows[i].a);
+		json_decref(rows[i].props);
+	}
+	*did += (int)n;
+	return rc == NU_OK && n ? cursor_set(e->s, cursor, last, err) : rc;
+}
+
+/* A wait came due: give a timer its result, then step the run. */
+static int fire(nu_engine *e, int64_t due, int64_t run_id, int64_t seq, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(e->s, "DELETE FROM wait WHERE due = ? AND run_id = ?", err);
+	json_t *req = NULL, *res = NULL;
+	char kind[32];
+	int rc = NU_OK;
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, due);
+	sqlite3_bind_int64(st, 2, run_id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return nu_store_fail(e->s, err, "firing wait");
+	if (seq >= 0 && (rc = nu_journal_get(e->s, run_id, seq, kind, sizeof kind, &req, &res, err)) < 0 &&
+	    rc != NU_ENOTFOUND)
+		return rc;
+	if (seq >= 0 && rc == NU_OK && !res) {
+		int64_t now = nu_store_now(e->s);
+		json_t *result;
+		if (!strcmp(kind, "wait_event")) {
+			result = json_pack("{s:b}", "timeout", 1);
+			if ((st = nu_store_stmt(e->s, "DELETE FROM subscription WHERE run_id = ? AND seq = ?", err))) {
+				sqlite3_bind_int64(st, 1, run_id);
+				sqlite3_bind_int64(st, 2, seq);
+				sqlite3_step(st);
+			}
+		} else {
+			sqlite3_stmt *r = nu_store_stmt(e->s, "SELECT sha FROM run WHERE id = ?", err);
+			const nu_flow *f = NULL;
+			if (r) {
+				sqlite3_bind_int64(r, 1, run_id);
+				if (sqlite3_step(r) == SQLITE_ROW) {
+					char sha[NU_SHA_HEX];
+					snprintf(sha, sizeof sha, "%s", sqlite3_column_text(r, 0));
+					sqlite3_reset(r);
+					f = nu_engine_version(e, sha, err);
+				}
+				sqlite3_reset(r);
+			}
+			json_t *opts = json_object_get(req, "opts");
+			const char *on_late = json_string_value(json_object_get(opts, "on_late"));
+			if (!on_late && f)
+				on_late = nu_flow_spec_str(f, "on_late");
+			int64_t grace = f ? nu_flow_spec_duration(f, "late_after", 3600000) : 3600000;
+			int late = now - due > grace;
+			result = json_pack("{s:I,s:b,s:b}", "at", (json_int_t)now, "late", late,
+					   "skip", late && on_late && !strcmp(on_late, "skip"));
+		}
+		rc = nu_journal_complete(e->s, run_id, seq, result, err);
+		json_decref(result);
+	} else {
+		rc = NU_OK;
+	}
+	json_decref(req);
+	json_decref(res);
+	return rc < 0 ? rc : nu_run_step(e, run_id, err);
+}
+
+static int fire_due(nu_engine *e, int *did, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(e->s, "SELECT due, run_id, seq FROM wait WHERE due <= ?"
+					 " ORDER BY due LIMIT 500", err);
+	struct { int64_t due, run, seq; } w[BATCH];
+	size_t n = 0;
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, nu_store_now(e->s));
+	while (n < BATCH && sqlite3_step(st) == SQLITE_ROW) {
+		w[n].due = sqlite3_column_int64(st, 0);
+		w[n].run = sqlite3_column_int64(st, 1);
+		w[n++].seq = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	for (size_t i = 0; i < n; i++)
+		if (fire(e, w[i].due, w[i].run, w[i].seq, err) < 0)
+			return NU_EDB;
+	*did += (int)n;
+	return NU_OK;
+}
+
+/* One transaction of log reading and timer firing. */
+static int pump_once(nu_engine *e, int *did, nu_error *err)
+{
+	int rc;
+
+	if (nu_store_begin(e->s, err) < 0)
+		return NU_EDB;
+	rc = read_log(e, "event", "SELECT id, lead_id, type, at, props FROM event WHERE id > ?"
+		      " ORDER BY id LIMIT 500", did, err);
+	if (rc == NU_OK)
+		rc = read_log(e, "tag_change", "SELECT id, lead_id, name, at, NULL FROM tag_change"
+			      " WHERE id > ? AND op = 'add' ORDER BY id LIMIT 500", did, err);
+	if (rc == NU_OK)
+		rc = read_log(e, "stage_change", "SELECT id, lead_id, to_stage, at, NULL FROM stage_change"
+			      " WHERE id > ? ORDER BY id LIMIT 500", did, err);
+	if (rc == NU_OK)
+		rc = fire_due(e, did, err);
+	if (rc < 0) {
+		nu_store_rollback(e->s);
+		return rc;
+	}
+	return nu_store_commit(e->s, err);
+}
+
+int nu_engine_pump(nu_engine *e, int *did, nu_error *err)
+{
+	int total = 0, round;
+
+	/* Each round may cause more work (a step tags a lead, a send
+	 * completes); go until a round finds nothing, with a bound so a flow
+	 * that loops through tags cannot spin the loop forever. */
+	for (int rounds = 0; rounds < 1000; rounds++) {
+		round = 0;
+		if (pump_once(e, &round, err) < 0 || nu_outbox_dispatch(e, &round, err) < 0)
+			return NU_EDB;
+		total += round;
+		if (!round)
+			break;
+	}
+	if (did)
+		*did = total;
+	return NU_OK;
+}
+
+int nu_engine_next_due(nu_engine *e, int64_t *due, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(e->s, "SELECT due FROM wait ORDER BY due LIMIT 1", err);
+
+	if (!st)
+		return NU_EDB;
+	*due = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return NU_OK;
+}

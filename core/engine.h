@@ -1,0 +1,97 @@
+/*
+ * engine.h — the durable flow engine.
+ *
+ * A run is executed by replay: each step starts a fresh sandboxed Lua
+ * state, runs the flow's pinned code from the top, and answers every
+ * effect it has already performed from the journal. The first effect with
+ * no journal row is performed live: an immediate effect (now, random,
+ * split, lead reads and writes, log, version) is done and journaled on the
+ * spot; a blocking one (sleep, wait_until, wait_event, send) is journaled
+ * as pending with its wait, subscription or outbox row, and the step ends.
+ * When the timer fires, the event arrives or the send completes, the
+ * journal row gets its result and the run takes another step.
+ *
+ * Everything a step writes goes into the caller's transaction, so a crash
+ * leaves either the whole step or none of it; a send intent and its
+ * journal row can never be separated.
+ *
+ * The engine is driven by nu_engine_pump: it reads new events, tag and
+ * stage changes (by cursor, exactly once), wakes subscribers, enrols leads
+ * in triggered flows, ends runs that reached their goal, fires due timers
+ * and dispatches sends. The daemon calls it from its event loop; the flow
+ * test runner calls it after moving a virtual clock.
+ */
+#ifndef NU_ENGINE_H
+#define NU_ENGINE_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "flows.h"
+#include "store.h"
+
+typedef struct nu_engine nu_engine;
+typedef struct nu_channel nu_channel;
+
+/* Result of an effect request (see nu_effect). */
+enum { NU_EFFECT_DONE = 0, NU_EFFECT_BLOCKED = 1 };
+
+/* The state of one step of one run, reachable from its Lua state. */
+typedef struct nu_run_ctx {
+	nu_engine     *eng;
+	nu_store      *s;
+	const nu_flow *flow;
+	int64_t run_id, lead_id, seed, trigger_event_id;
+	int64_t seq;           /* the next effect's number */
+	int64_t now;           /* the store clock when the step began */
+	int     replaying;     /* the current effect was answered from the journal */
+	int     is_rule;       /* rules may not wait or send */
+	int     failed;        /* a database error ended the step; see err */
+	nu_error err;
+} nu_run_ctx;
+
+/* A channel the engine can send through. send() must eventually call
+ * nu_engine_send_complete(op_id, …) exactly once; the built-in "test"
+ * channel completes at once. */
+struct nu_channel {
+	const char *name;
+	int  (*send)(void *state, int64_t op_id, int64_t lead_id, const json_t *message,
+		     nu_engine *eng);
+	void *state;
+};
+
+int  nu_engine_open(nu_store *s, nu_engine **out, nu_error *err);
+void nu_engine_close(nu_engine *e);
+nu_store *nu_engine_store(nu_engine *e);
+
+/* Channels: the engine keeps a pointer; `ch` must outlive it. */
+int nu_engine_add_channel(nu_engine *e, const nu_channel *ch, nu_error *err);
+
+/* (Re)reads the deployed flows; call after nu_flow_deploy. */
+int nu_engine_reload(nu_engine *e, nu_error *err);
+
+/* Enrols a lead in a flow by name (manual or API enrolment). *run_id is 0
+ * when the reentry or exclusion rules said no; *why then says which. */
+int nu_engine_enroll(nu_engine *e, const char *flow, int64_t lead_id,
+		     int64_t trigger_event_id, int64_t *run_id, char *why, size_t whylen,
+		     nu_error *err);
+
+/* Does all work that is due: new events and changes, timers up to the
+ * store's clock, sends. Runs its own transactions. *did counts steps. */
+int nu_engine_pump(nu_engine *e, int *did, nu_error *err);
+
+/* The earliest due time of a waiting run (0 if none). */
+int nu_engine_next_due(nu_engine *e, int64_t *due, nu_error *err);
+
+/* Called by a channel when a send finished. status: "sent", "failed"
+ * (never retried), "retry" (temporary), "unknown". */
+int nu_engine_send_complete(nu_engine *e, int64_t op_id, const char *status,
+			    const char *provider_id, const char *error, nu_error *err);
+
+/* Effect protocol used by the Lua bindings: answers `kind`+`request` from
+ * the journal, or performs it. DONE: *result is set (caller decrefs).
+ * BLOCKED: the run must stop here. < 0: ctx->err says why (a journal
+ * mismatch, a rule that tried to wait, a database failure). request is
+ * borrowed. */
+int nu_effect(nu_run_ctx *ctx, const char *kind, json_t *request, json_t **result);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * engine_private.h — what the engine's files (engine.c, runs.c,
+ * journal.c, outbox.c) share and nothing else may use.
+ */
+#ifndef NU_ENGINE_PRIVATE_H
+#define NU_ENGINE_PRIVATE_H
+
+#include "engine.h"
+
+#define NU_MAX_CHANNELS 16
+#define NU_VERSION_CACHE 32
+#define NU_STEP_MEM_LIMIT (16u << 20)
+#define NU_STEP_INSTR_LIMIT 10000000u
+
+/* A deployed flow: the version new runs start on. */
+struct nu_deployed {
+	nu_flow flow;
+	int paused;
+};
+
+struct nu_engine {
+	nu_store *s;
+	const nu_channel *channels[NU_MAX_CHANNELS];
+	size_t nchannels;
+	struct nu_deployed *flows;      /* current version of each flow */
+	size_t nflows;
+	nu_flow cache[NU_VERSION_CACHE];   /* pinned versions, by sha */
+	size_t ncache, cache_next;
+	int dispatching;
+};
+
+/* engine.c */
+const nu_flow *nu_engine_version(nu_engine *e, const char *sha, nu_error *err);
+const nu_channel *nu_engine_channel(nu_engine *e, const char *name);
+int nu_wait_add(nu_store *s, int64_t due, int64_t run_id, int64_t seq, nu_error *err);
+int nu_json_where_matches(const json_t *where, const json_t *props);
+
+/* runs.c */
+int nu_run_step(nu_engine *e, int64_t run_id, nu_error *err);
+int nu_run_end(nu_engine *e, int64_t run_id, const char *status, const char *error,
+	       nu_error *err);
+/* Runs a rule (no journal, no waits) on one event. */
+int nu_rule_apply(nu_engine *e, const nu_flow *rule, int64_t lead_id, int64_t event_id,
+		  nu_error *err);
+
+/* journal.c: completes a pending journal row; result is borrowed. */
+int nu_journal_complete(nu_store *s, int64_t run_id, int64_t seq, const json_t *result,
+			nu_error *err);
+int nu_journal_get(nu_store *s, int64_t run_id, int64_t seq, char *kind, size_t kindlen,
+		   json_t **request, json_t **result, nu_error *err);
+
+/* outbox.c */
+int nu_outbox_add(nu_run_ctx *ctx, int64_t seq, const char *channel, const json_t *message,
+		  nu_error *err);
+int nu_outbox_dispatch(nu_engine *e, int *did, nu_error *err);
+int nu_outbox_recover(nu_engine *e, nu_error *err);
+int nu_outbox_cancel_run(nu_store *s, int64_t run_id, nu_error *err);
+
+#endif

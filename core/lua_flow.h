@@ -1,0 +1,30 @@
+/*
+ * lua_flow.h — the Lua API flows are written against (docs/flows.md):
+ * send, sleep, wait_until, wait_event, now, random, split, version, log,
+ * require (from the flow's pinned bundle) and the lead object.
+ *
+ * Every call goes through the journaled effect protocol (nu_effect): the
+ * bindings only turn Lua arguments into a request and a result back into
+ * Lua values. A blocking effect yields the run's coroutine; the engine
+ * never resumes it — the next step replays from the top.
+ */
+#ifndef NU_LUA_FLOW_H
+#define NU_LUA_FLOW_H
+
+#include <jansson.h>
+#include "engine.h"
+#include "lua_sandbox.h"
+
+/* Opens a sandbox with the flow API. ctx may be NULL (loading a flow to
+ * read its spec): effects then raise "only inside run()". */
+int nu_lua_flow_open(nu_lua_sandbox *sb, const json_t *bundle, nu_run_ctx *ctx,
+		     size_t mem_limit, uint64_t instr_limit, nu_error *err);
+
+/* Pushes the lead object for ctx->lead_id. [-0, +1, m] */
+void nu_lua_flow_push_lead(lua_State *L, int64_t lead_id);
+/* Pushes an event as flows see it: its props, plus type, at, id and props.
+ * [-0, +1, m] */
+void nu_lua_flow_push_event(lua_State *L, int64_t id, const char *type, int64_t at,
+			    const json_t *props);
+
+#endif

@@ -1,0 +1,238 @@
+/*
+ * runs.c — executing one step of a run, and ending runs.
+ *
+ * A step opens a fresh sandboxed Lua state, loads the run's pinned flow,
+ * and resumes run(lead, event) on a new coroutine. Effects answered from
+ * the journal return at once; the first blocking effect not yet completed
+ * yields, and the step is over: the state is closed and the run holds no
+ * memory until it wakes. A coroutine that returns completes the run; a
+ * Lua error, an exhausted budget or a journal mismatch fails it with the
+ * message. A database failure is not the flow's fault: it aborts the
+ * step and the caller's transaction, and the step is retried later.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "engine_private.h"
+#include "events.h"
+#include "leads.h"
+#include "log.h"
+#include "lua_flow.h"
+
+struct run_row {
+	char sha[NU_SHA_HEX];
+	char status[16];
+	int64_t lead_id, seed, trigger_event_id;
+};
+
+static int load_run(nu_store *s, int64_t run_id, struct run_row *r, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s,
+		"SELECT sha, status, lead_id, seed, coalesce(trigger_event_id, 0) FROM run WHERE id = ?",
+		err);
+	int rc;
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, run_id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		snprintf(r->sha, sizeof r->sha, "%s", sqlite3_column_text(st, 0));
+		snprintf(r->status, sizeof r->status, "%s", sqlite3_column_text(st, 1));
+		r->lead_id = sqlite3_column_int64(st, 2);
+		r->seed = sqlite3_column_int64(st, 3);
+		r->trigger_event_id = sqlite3_column_int64(st, 4);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return nu_error_set(err, NU_ENOTFOUND, "run %lld not found", (long long)run_id);
+	return rc == SQLITE_ROW ? NU_OK : nu_store_fail(s, err, "loading run");
+}
+
+/* Pushes the trigger event as the flow sees it, or nil. */
+static int push_trigger(lua_State *L, nu_store *s, int64_t event_id, nu_error *err)
+{
+	sqlite3_stmt *st;
+
+	if (!event_id) {
+		lua_pushnil(L);
+		return NU_OK;
+	}
+	if (!(st = nu_store_stmt(s, "SELECT type, at, props FROM event WHERE id = ?", err)))
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, event_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *props = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
+		nu_lua_flow_push_event(L, event_id, (const char *)sqlite3_column_text(st, 0),
+				       sqlite3_column_int64(st, 1), props);
+		json_decref(props);
+	} else {
+		lua_pushnil(L);
+	}
+	sqlite3_reset(st);
+	return NU_OK;
+}
+
+/* Loads the flow chunk and leaves run() on the stack. */
+static int load_run_function(nu_lua_sandbox *sb, const nu_flow *f, nu_error *err)
+{
+	const char *src = json_string_value(json_object_get(f->bundle, "main"));
+	char chunk[NU_FLOW_NAME_MAX + 16];
+	int rc;
+
+	snprintf(chunk, sizeof chunk, "@%s.lua", f->name);
+	if ((rc = nu_lua_sandbox_load(sb, src, strlen(src), chunk, err)) < 0 ||
+	    (rc = nu_lua_sandbox_pcall(sb, 0, 1, err)) < 0)
+		return rc;
+	if (!lua_istable(sb->L, -1) || lua_getfield(sb->L, -1, "run") != LUA_TFUNCTION)
+		return nu_error_set(err, NU_EINVAL, "%s: run is not a function", f->name);
+	lua_remove(sb->L, -2);
+	return NU_OK;
+}
+
+/* The error of a failed coroutine, with the line where it happened. */
+static void coroutine_error(lua_State *co, int status, const nu_lua_sandbox *sb,
+			    char *out, size_t len)
+{
+	const char *msg = lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1) : NULL;
+
+	if (status == LUA_ERRMEM)
+		snprintf(out, len, "memory limit of %zu bytes exceeded", sb->mem_limit);
+	else
+		snprintf(out, len, "%s", msg ? msg : "error raised with a non-string value");
+}
+
+/* Resumes run(lead, event); returns the Lua status and fills why on error. */
+static int execute(nu_lua_sandbox *sb, nu_run_ctx *ctx, char *why, size_t len)
+{
+	lua_State *co = lua_newthread(sb->L);
+	int nres = 0, status;
+
+	lua_pushvalue(sb->L, -2);          /* run */
+	lua_xmove(sb->L, co, 1);
+	nu_lua_flow_push_lead(co, ctx->lead_id);
+	if (push_trigger(co, ctx->s, ctx->trigger_event_id, &ctx->err) < 0) {
+		ctx->failed = 1;
+		return LUA_ERRRUN;
+	}
+	status = lua_resume(co, sb->L, 2, &nres);
+	if (status != LUA_OK && status != LUA_YIELD)
+		coroutine_error(co, status, sb, why, len);
+	return status;
+}
+
+/* 1 if the failure was the database's (the step must be retried). */
+static int database_failed(const nu_run_ctx *ctx)
+{
+	return ctx->failed && (ctx->err.code == NU_EDB || ctx->err.code == NU_ENOMEM);
+}
+
+int nu_run_step(nu_engine *e, int64_t run_id, nu_error *err)
+{
+	nu_run_ctx ctx = { .eng = e, .s = e->s, .run_id = run_id };
+	struct run_row r;
+	nu_lua_sandbox sb;
+	char why[600] = "";
+	int rc, status;
+
+	if ((rc = load_run(e->s, run_id, &r, err)) < 0)
+		return rc;
+	if (strcmp(r.status, "waiting"))
+		return NU_OK;     /* ended meanwhile (goal, cancel): nothing to do */
+	if (!(ctx.flow = nu_engine_version(e, r.sha, err)))
+		return nu_run_end(e, run_id, "failed", err->msg, err);
+	ctx.lead_id = r.lead_id;
+	ctx.seed = r.seed;
+	ctx.trigger_event_id = r.trigger_event_id;
+	ctx.now = nu_store_now(e->s);
+	if ((rc = nu_lua_flow_open(&sb, ctx.flow->bundle, &ctx, NU_STEP_MEM_LIMIT,
+				   NU_STEP_INSTR_LIMIT, err)) < 0)
+		return rc;
+	if ((rc = load_run_function(&sb, ctx.flow, err)) < 0) {
+		nu_lua_sandbox_close(&sb);
+		return nu_run_end(e, run_id, "failed", err->msg, err);
+	}
+	status = execute(&sb, &ctx, why, sizeof why);
+	nu_lua_sandbox_close(&sb);
+	if (database_failed(&ctx)) {
+		*err = ctx.err;
+		return NU_EDB;
+	}
+	if (ctx.failed)
+		return nu_run_end(e, run_id, "failed", ctx.err.msg, err);
+	if (status == LUA_YIELD)
+		return NU_OK;
+	if (status == LUA_OK)
+		return nu_run_end(e, run_id, "completed", NULL, err);
+	return nu_run_end(e, run_id, "failed", why, err);
+}
+
+static int delete_for_run(nu_store *s, const char *sql, int64_t run_id, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s, sql, err);
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, run_id);
+	return sqlite3_step(st) == SQLITE_DONE ? NU_OK : nu_store_fail(s, err, "ending run");
+}
+
+int nu_run_end(nu_engine *e, int64_t run_id, const char *status, const char *error,
+	       nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(e->s,
+		"UPDATE run SET status = ?, error = ?, ended_at = ?, updated_at = ?"
+		" WHERE id = ? AND status = 'waiting'", err);
+	int64_t now = nu_store_now(e->s);
+	char ctx[32];
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int64(st, 5, run_id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return nu_store_fail(e->s, err, "ending run");
+	if (error) {
+		snprintf(ctx, sizeof ctx, "run %lld", (long long)run_id);
+		nu_log(NU_LOG_WARN, ctx, "%s: %s", status, error);
+	}
+	/* A run that ends early (goal, failure) leaves nothing behind that
+	 * could wake it or send on its behalf. */
+	if (delete_for_run(e->s, "DELETE FROM subscription WHERE run_id = ?", run_id, err) < 0 ||
+	    delete_for_run(e->s, "DELETE FROM wait WHERE run_id = ?", run_id, err) < 0)
+		return NU_EDB;
+	return nu_outbox_cancel_run(e->s, run_id, err);
+}
+
+int nu_rule_apply(nu_engine *e, const nu_flow *rule, int64_t lead_id, int64_t event_id,
+		  nu_error *err)
+{
+	nu_run_ctx ctx = { .eng = e, .s = e->s, .flow = rule, .lead_id = lead_id,
+			   .trigger_event_id = event_id, .is_rule = 1, .seed = event_id };
+	nu_lua_sandbox sb;
+	char why[600] = "", who[96];
+	int rc, status = LUA_OK;
+
+	ctx.now = nu_store_now(e->s);
+	if ((rc = nu_lua_flow_open(&sb, rule->bundle, &ctx, NU_STEP_MEM_LIMIT,
+				   NU_STEP_INSTR_LIMIT, err)) < 0)
+		return rc;
+	if ((rc = load_run_function(&sb, rule, err)) == NU_OK)
+		status = execute(&sb, &ctx, why, sizeof why);
+	nu_lua_sandbox_close(&sb);
+	if (rc < 0 || database_failed(&ctx)) {
+		if (rc == NU_OK)
+			*err = ctx.err;
+		return rc < 0 ? rc : NU_EDB;
+	}
+	/* A failing rule is logged and skipped: one bad rule must not stop
+	 * events from being processed. */
+	if (ctx.failed || status != LUA_OK) {
+		snprintf(who, sizeof who, "rule %s", rule->name);
+		nu_log(NU_LOG_WARN, who, "event %lld: %s", (long long)event_id,
+		       ctx.failed ? ctx.err.msg : status == LUA_YIELD ? "yielded" : why);
+	}
+	return NU_OK;
+}

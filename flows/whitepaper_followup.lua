@@ -1,0 +1,36 @@
+-- White-paper follow-up (seed 001): the lead downloaded a white paper.
+-- Email it at once; if it is opened within 3 days, send deeper content,
+-- otherwise remind on WeChat. A week later, a survey; engaged leads go to
+-- sales as MQL, the rest back to the nurture pool.
+return {
+  name    = "whitepaper_followup",
+  trigger = { event = "form.submitted", where = { form = "whitepaper" } },
+  reentry = "30d",
+  goal    = { stage = "SQL" },
+  exclusion = "nurture",
+  run = function(lead, event)
+    lead:tag("behaviour:downloaded_whitepaper")
+    if event.topic then lead:tag("interest:" .. event.topic) end
+    send("email", { template = "whitepaper", topic = event.topic })
+
+    if wait_event("email.opened", { within = "3d" }) then
+      lead:score("heat", 10)
+      send("email", { template = "case_study", topic = event.topic })
+    else
+      send("wechat", { template = "whitepaper_reminder" })
+    end
+
+    sleep("7d")
+    send("email", { template = "survey" })
+    local answer = wait_event("survey.answered", { within = "5d" })
+    if answer and answer.interested then
+      lead:score("heat", 30)
+    end
+
+    if lead:score("heat") >= 30 then
+      lead:stage("MQL", "white paper follow-up: engaged")
+    else
+      lead:tag("pool:nurture")
+    end
+  end,
+}
