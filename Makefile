@@ -10,7 +10,7 @@ BENCH_BUILD ?= build-release
 
 # Debian bookworm packages. Keep in sync with meson.build's dependencies.
 DEBS = meson ninja-build pkg-config gcc python3 sqlite3 \
-       liblua5.4-dev libsqlite3-dev libjansson-dev libcmocka-dev libssl-dev tzdata
+       liblua5.4-dev libsqlite3-dev libjansson-dev libcmocka-dev libssl-dev libevent-dev tzdata
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

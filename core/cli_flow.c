@@ -3,10 +3,12 @@
  */
 #include <string.h>
 #include "cli.h"
+#include "daemon.h"
 #include "engine.h"
 #include "flows.h"
 #include "flowtest.h"
 #include "leads.h"
+#include "log.h"
 
 static int flow_check(nu_cli *cli, int argc, char **argv)
 {
@@ -157,6 +159,42 @@ fail:
 	return nu_cli_fail("%s", err.msg);
 }
 
+static int serve(nu_cli *cli, int argc, char **argv)
+{
+	nu_daemon_options opt = { .poll_ms = 100 };
+	nu_engine *e = NULL;
+	nu_error err;
+	int64_t waiting = 0;
+	int n = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--flows") && i + 1 < argc)
+			opt.flows_dir = argv[++i];
+		else if (!strcmp(argv[i], "--exit-when-idle"))
+			opt.exit_when_idle = 1;
+		else
+			return nu_cli_usage(&nu_cli_flow_commands[5], "unknown argument");
+	}
+	if (nu_cli_open(cli) < 0)
+		return NU_EXIT_FAIL;
+	if ((opt.flows_dir && nu_daemon_deploy_dir(cli->store, opt.flows_dir, &n, &err) < 0) ||
+	    nu_engine_open(cli->store, &e, &err) < 0)
+		return nu_cli_fail("%s", err.msg);
+	sqlite3_stmt *st = nu_store_stmt(cli->store, "SELECT count(*) FROM run WHERE status = 'waiting'", NULL);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		waiting = sqlite3_column_int64(st, 0);
+	if (st)
+		sqlite3_reset(st);
+	nu_info("serving %s: %d flow file%s from %s, %lld runs waiting", cli->cfg.database, n,
+		n == 1 ? "" : "s", opt.flows_dir ? opt.flows_dir : "(database only)", (long long)waiting);
+	int rc = nu_daemon_run(e, &opt, &err);
+	nu_engine_close(e);
+	if (rc < 0)
+		return nu_cli_fail("%s", err.msg);
+	nu_info("stopped cleanly");
+	return NU_EXIT_OK;
+}
+
 const nu_cli_command nu_cli_flow_commands[] = {
 	{ "flow check", "FILE...", "Check flow files: syntax, spec, durations, triggers, lib modules.",
 	  "Each problem is reported as file:line: message. Nothing is written.\n", flow_check },
@@ -169,5 +207,12 @@ const nu_cli_command nu_cli_flow_commands[] = {
 	  "See docs/flows.md for the test API. Exit status 1 if any test failed.\n", flow_test },
 	{ "flow enroll", "FLOW LEAD", "Enrol a lead in a flow by hand (reentry rules apply).", "",
 	  flow_enroll },
+	{ "serve", "[--flows DIR] [--exit-when-idle]",
+	  "Run the daemon: ingest, triggers, timers and sends, until SIGTERM.",
+	  "  --flows DIR        deploy the flows in DIR at start and on SIGHUP\n"
+	  "  --exit-when-idle   stop once no run waits and no send is queued\n\n"
+	  "Events written by other processes (nurture event add/import) are picked up\n"
+	  "within 100 ms. SIGTERM/SIGINT finish the current step and stop; SIGHUP\n"
+	  "redeploys --flows and reloads the deployed flows. Runs survive restarts.\n", serve },
 	{ NULL, NULL, NULL, NULL, NULL },
 };

@@ -17,6 +17,7 @@
 #include "leads.h"
 #include "log.h"
 #include "stages.h"
+#include "timefmt.h"
 
 #define BATCH 500
 
@@ -44,26 +45,6 @@ static const nu_channel test_channels[] = {
 
 /* ---- setup -------------------------------------------------------------- */
 
-static int cursor_init(nu_store *s, const char *name, const char *max_sql, nu_error *err)
-{
-	sqlite3_stmt *st = nu_store_stmt(s, max_sql, err);
-	int64_t max = 0;
-
-	if (!st)
-		return NU_EDB;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		max = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	/* A new engine starts at the end of the logs: history already in the
-	 * store does not retrigger flows deployed later. */
-	if (!(st = nu_store_stmt(s, "INSERT INTO engine_cursor (name, value) VALUES (?, ?)"
-				 " ON CONFLICT (name) DO NOTHING", err)))
-		return NU_EDB;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, max);
-	return sqlite3_step(st) == SQLITE_DONE ? NU_OK : nu_store_fail(s, err, "engine cursor");
-}
-
 int nu_engine_open(nu_store *s, nu_engine **out, nu_error *err)
 {
 	nu_engine *e = calloc(1, sizeof *e);
@@ -75,15 +56,7 @@ int nu_engine_open(nu_store *s, nu_engine **out, nu_error *err)
 	e->s = s;
 	for (size_t i = 0; i < sizeof test_channels / sizeof *test_channels; i++)
 		nu_engine_add_channel(e, &test_channels[i], NULL);
-	if ((rc = nu_store_begin(s, err)) == NU_OK) {
-		if ((rc = cursor_init(s, "event", "SELECT coalesce(max(id), 0) FROM event", err)) == NU_OK &&
-		    (rc = cursor_init(s, "tag_change", "SELECT coalesce(max(id), 0) FROM tag_change", err)) == NU_OK &&
-		    (rc = cursor_init(s, "stage_change", "SELECT coalesce(max(id), 0) FROM stage_change", err)) == NU_OK)
-			rc = nu_store_commit(s, err);
-		else
-			nu_store_rollback(s);
-	}
-	if (rc == NU_OK && (rc = nu_engine_reload(e, err)) == NU_OK &&
+	if ((rc = nu_engine_reload(e, err)) == NU_OK &&
 	    (rc = nu_outbox_recover(e, err)) == NU_OK) {
 		*out = e;
 		return NU_OK;
@@ -474,6 +447,19 @@ static int trigger_matches(const json_t *trigger, const char *key, const char *v
 	       nu_json_where_matches(json_object_get(trigger, "where"), props);
 }
 
+/* An event triggers a flow only while it is fresh: importing last year's
+ * form submissions must not start last year's follow-ups. */
+static int fresh_enough(nu_engine *e, const nu_flow *f, int64_t at)
+{
+	json_t *trigger = json_object_get(f->spec, "trigger");
+	const char *max_age = json_string_value(json_object_get(trigger, "max_age"));
+	int64_t limit = 86400000;
+
+	if (max_age)
+		nu_duration_parse(max_age, &limit, NULL, 0);
+	return nu_store_now(e->s) - at <= limit;
+}
+
 /* Rules first (their tags and scores are visible to what follows), then
  * waiting runs, goals and triggers. */
 static int on_event(nu_engine *e, int64_t id, int64_t lead_id, const char *type, int64_t at,
@@ -496,6 +482,7 @@ static int on_event(nu_engine *e, int64_t id, int64_t lead_id, const char *type,
 		const nu_flow *f = &e->flows[i].flow;
 		if (!strcmp(f->kind, "flow") && !e->flows[i].paused &&
 		    trigger_matches(json_object_get(f->spec, "trigger"), "event", type, props) &&
+		    fresh_enough(e, f, at) &&
 		    enroll_flow(e, f, lead_id, id, &run, why, sizeof why, err) < 0)
 			return NU_EDB;
 	}

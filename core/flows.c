@@ -393,7 +393,8 @@ static int check_duration_key(struct spec_reader *r, const char *key, const char
 /* trigger / goal: a table with exactly one of the allowed condition keys. */
 static int check_condition(struct spec_reader *r, const char *key, int required)
 {
-	static const char *const trigger_keys[] = { "event", "tag", "stage", "manual", "where", NULL };
+	static const char *const trigger_keys[] = { "event", "tag", "stage", "manual", "where",
+						    "max_age", NULL };
 	static const char *const goal_keys[] = { "event", "tag", "stage", "where", NULL };
 	const char *const *allowed = strcmp(key, "trigger") == 0 ? trigger_keys : goal_keys;
 	int rc = NU_OK, conditions = 0;
@@ -427,6 +428,14 @@ static int check_condition(struct spec_reader *r, const char *key, int required)
 		if (strcmp(k, "where") == 0) {
 			if (!json_is_object(v))
 				rc = spec_error(r->f, r->src, key, r->err, "%s.where must be a table", key);
+			continue;
+		}
+		if (strcmp(k, "max_age") == 0) {
+			int64_t ms;
+			char msg[200];
+			if (!json_is_string(v) || nu_duration_parse(json_string_value(v), &ms, msg, sizeof msg) < 0)
+				rc = spec_error(r->f, r->src, key, r->err, "%s.max_age must be a duration like \"7d\"",
+						key);
 			continue;
 		}
 		conditions++;

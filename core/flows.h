@@ -5,7 +5,8 @@
  * A flow file returns a table:
  *   name      = "whitepaper_followup",
  *   kind      = "flow" | "rule"            (default "flow")
- *   trigger   = { event = "form.submitted", where = { form = "whitepaper" } }
+ *   trigger   = { event = "form.submitted", where = { form = "whitepaper" },
+ *                 max_age = "1d" (default: older events are history, not triggers) }
  *             | { tag = "interest:crm" } | { stage = "MQL" } | { manual = true }
  *   reentry   = "never" | "always" | "30d"  (default "never")
  *   goal      = { stage = "SQL" } | { tag = "…" } | { event = "…" }   (optional)

@@ -128,6 +128,18 @@ static void source_of(const nu_run_ctx *ctx, char *out, size_t len)
 		snprintf(out, len, "rule:%s", ctx->flow->name);
 }
 
+static int last_event_at(nu_run_ctx *ctx, int64_t event_id, json_t **res)
+{
+	sqlite3_stmt *st = nu_store_stmt(ctx->s, "SELECT at FROM event WHERE id = ?", &ctx->err);
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, event_id);
+	*res = v(sqlite3_step(st) == SQLITE_ROW ? json_integer(sqlite3_column_int64(st, 0)) : NULL);
+	sqlite3_reset(st);
+	return NU_OK;
+}
+
 static int lead_get(nu_run_ctx *ctx, const json_t *req, json_t **res)
 {
 	const char *field = json_string_value(json_object_get(req, "field"));
@@ -136,6 +148,7 @@ static int lead_get(nu_run_ctx *ctx, const json_t *req, json_t **res)
 
 	if ((rc = nu_lead_load(ctx->s, ctx->lead_id, &l, &ctx->err)) < 0)
 		return rc;
+	rc = NU_OK;
 	if ((f = nu_lead_field_lookup(field)) >= 0)
 		*res = v(l.field[f] ? json_string(l.field[f]) : NULL);
 	else if (!strcmp(field, "stage"))
@@ -144,10 +157,40 @@ static int lead_get(nu_run_ctx *ctx, const json_t *req, json_t **res)
 		*res = v(json_integer(l.id));
 	else if (!strcmp(field, "owner"))
 		*res = v(l.owner ? json_string(l.owner) : NULL);
+	else if (!strcmp(field, "created_at"))
+		*res = v(json_integer(l.created_at));
+	else if (!strcmp(field, "last_event_at"))
+		rc = last_event_at(ctx, l.last_event_id, res);
 	else
 		*res = v(json_incref(json_object_get(l.custom, field)));
 	nu_lead_clear(&l);
-	return NU_OK;
+	return rc;
+}
+
+/* When the heat score was last set (heat_at), 0 if never. */
+static int64_t heat_at_of(nu_run_ctx *ctx, const nu_lead *l)
+{
+	sqlite3_stmt *st = nu_store_stmt(ctx->s, "SELECT coalesce(heat_at, 0) FROM lead WHERE id = ?", NULL);
+	int64_t at = 0;
+
+	if (!st)
+		return 0;
+	sqlite3_bind_int64(st, 1, l->id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		at = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return at;
+}
+
+/* Heat that halves every `half_life` since it was last set. */
+static double decayed(double value, int64_t since, int64_t now, const json_t *half_life)
+{
+	int64_t hl;
+
+	if (!half_life || !since || now <= since ||
+	    nu_duration_parse(json_string_value(half_life), &hl, NULL, 0) < 0 || hl <= 0)
+		return value;
+	return value * pow(0.5, (double)(now - since) / (double)hl);
 }
 
 static int lead_score(nu_run_ctx *ctx, const json_t *req, json_t **res)
@@ -159,12 +202,14 @@ static int lead_score(nu_run_ctx *ctx, const json_t *req, json_t **res)
 
 	if ((rc = nu_lead_load(ctx->s, ctx->lead_id, &l, &ctx->err)) < 0)
 		return rc;
-	double fit = l.fit_score, heat = l.heat_score;
+	double fit = l.fit_score;
+	double heat = decayed(l.heat_score, heat_at_of(ctx, &l), ctx->now,
+			      json_object_get(req, "half_life"));
 	nu_lead_clear(&l);
-	if (add) {
-		if (!strcmp(which, "fit"))
+	if (add || json_object_get(req, "half_life")) {
+		if (add && !strcmp(which, "fit"))
 			fit += json_number_value(add);
-		else
+		else if (add)
 			heat += json_number_value(add);
 		if ((rc = nu_lead_set_scores(ctx->s, ctx->lead_id, fit, heat, &ctx->err)) < 0)
 			return rc;

@@ -300,7 +300,9 @@ static int l_lead_has_tag(lua_State *L)
 	return value_effect(L, "lead.has_tag", json_pack("{s:s}", "tag", luaL_checkstring(L, 2)));
 }
 
-/* lead:score("heat") → value; lead:score("heat", 10) adds 10 → new value */
+/* lead:score("heat") → value; lead:score("heat", 10) adds 10 → new value;
+ * lead:score("heat", 10, { half_life = "30d" }) first decays the stored
+ * value by the time since it was last set, then adds. */
 static int l_lead_score(lua_State *L)
 {
 	const char *which = luaL_checkstring(L, 2);
@@ -311,6 +313,14 @@ static int l_lead_score(lua_State *L)
 	req = json_pack("{s:s}", "score", which);
 	if (!lua_isnoneornil(L, 3))
 		json_object_set_new(req, "add", json_real(luaL_checknumber(L, 3)));
+	if (lua_istable(L, 4)) {
+		lua_getfield(L, 4, "half_life");
+		if (!lua_isnil(L, -1)) {
+			check_duration(L, -1, "lead:score: half_life");
+			json_object_set_new(req, "half_life", json_string(lua_tostring(L, -1)));
+		}
+		lua_pop(L, 1);
+	}
 	return value_effect(L, "lead.score", req);
 }
 

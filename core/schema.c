@@ -215,7 +215,13 @@ static const char schema_v2[] =
 	"CREATE TABLE engine_cursor ("
 	"  name TEXT PRIMARY KEY,"
 	"  value INTEGER NOT NULL"
-	") WITHOUT ROWID;";
+	") WITHOUT ROWID;"
+	/* A new database starts at 0, so every event counts, even one written
+	 * before the daemon first runs; a database upgraded with history starts
+	 * at the end, so flows deployed now do not fire on the past. */
+	"INSERT INTO engine_cursor SELECT 'event', coalesce(max(id), 0) FROM event;"
+	"INSERT INTO engine_cursor SELECT 'tag_change', coalesce(max(id), 0) FROM tag_change;"
+	"INSERT INTO engine_cursor SELECT 'stage_change', coalesce(max(id), 0) FROM stage_change;";
 
 const nu_migration nu_schema_migrations[] = {
 	{ 1, schema_v1 },

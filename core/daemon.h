@@ -1,0 +1,22 @@
+/*
+ * daemon.h — `nurture serve`: the engine on a libevent loop.
+ */
+#ifndef NU_DAEMON_H
+#define NU_DAEMON_H
+
+#include "engine.h"
+
+typedef struct nu_daemon_options {
+	const char *flows_dir;     /* deploy *.lua from here at start and on SIGHUP; may be NULL */
+	int poll_ms;               /* how often to look for writes by other processes (100) */
+	int exit_when_idle;        /* stop when no run waits and nothing is queued (tests, demo) */
+} nu_daemon_options;
+
+/* Runs until SIGTERM or SIGINT (or idle, with exit_when_idle). */
+int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err);
+
+/* Deploys every flow file (not *_test.lua) in dir. Returns the number
+ * deployed or unchanged in *n; the first bad file stops it. */
+int nu_daemon_deploy_dir(nu_store *s, const char *dir, int *n, nu_error *err);
+
+#endif
