@@ -61,5 +61,6 @@ extern const nu_cli_command nu_cli_lead_commands[];
 extern const nu_cli_command nu_cli_event_commands[];
 extern const nu_cli_command nu_cli_admin_commands[];
 extern const nu_cli_command nu_cli_flow_commands[];
+extern const nu_cli_command nu_cli_run_commands[];
 
 #endif

@@ -9,7 +9,7 @@
 
 static const nu_cli_command *const tables[] = {
 	nu_cli_admin_commands, nu_cli_lead_commands, nu_cli_event_commands,
-	nu_cli_flow_commands, NULL,
+	nu_cli_flow_commands, nu_cli_run_commands, NULL,
 };
 
 static void usage(FILE *out)
