@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include "cli.h"
 #include "log.h"
+#include "simclock.h"
 #include "tags.h"
 
 int nu_cli_fail(const char *fmt, ...)
@@ -126,7 +127,7 @@ int nu_cli_open(nu_cli *cli)
 	snprintf(set->phone_default_cc, sizeof set->phone_default_cc, "%s",
 		 cli->cfg.phone_default_cc);
 	set->stages = &cli->cfg.stages;
-	if (sync_tag_defs(cli, &err) < 0)
+	if (sync_tag_defs(cli, &err) < 0 || nu_simclock_install(cli->store, NULL, &err) < 0)
 		return nu_cli_fail("%s", err.msg), NU_ERR;
 	return NU_OK;
 }

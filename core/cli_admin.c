@@ -78,6 +78,41 @@ static int count_rows(nu_cli *cli, const char *sql, int64_t *n)
 	return *n < 0 ? -1 : 0;
 }
 
+/* {"a": {"x": n, …}, …} from a query of (a, x, n) rows. */
+static json_t *group_counts(nu_cli *cli, const char *sql)
+{
+	sqlite3_stmt *st = nu_store_stmt(cli->store, sql, NULL);
+	json_t *out = json_object();
+
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		const char *a = (const char *)sqlite3_column_text(st, 0);
+		json_t *inner = json_object_get(out, a);
+		if (!inner)
+			json_object_set_new(out, a, inner = json_object());
+		json_object_set_new(inner, (const char *)sqlite3_column_text(st, 1),
+				    json_integer(sqlite3_column_int64(st, 2)));
+	}
+	if (st)
+		sqlite3_reset(st);
+	return out;
+}
+
+static void render_groups(const char *title, json_t *groups)
+{
+	const char *a, *x;
+	json_t *inner, *n;
+
+	if (!json_object_size(groups))
+		return;
+	printf("\n%s\n", title);
+	json_object_foreach(groups, a, inner) {
+		printf("  %-28s", a);
+		json_object_foreach(inner, x, n)
+			printf(" %s %lld", x, (long long)json_integer_value(n));
+		putchar('\n');
+	}
+}
+
 static int cmd_stats(nu_cli *cli, int argc, char **argv)
 {
 	int64_t events, identities, tags, merged;
@@ -104,6 +139,10 @@ static int cmd_stats(nu_cli *cli, int argc, char **argv)
 	json_object_set_new(f, "identities", json_integer(identities));
 	json_object_set_new(f, "tags", json_integer(tags));
 	json_object_set_new(f, "merged", json_integer(merged));
+	json_object_set_new(f, "runs", group_counts(cli, "SELECT flow, status, count(*) FROM run"
+						    " GROUP BY flow, status ORDER BY flow, status"));
+	json_object_set_new(f, "sends", group_counts(cli, "SELECT channel, state, count(*) FROM outbox"
+						     " GROUP BY channel, state ORDER BY channel, state"));
 	if (cli->json) {
 		nu_cli_print_json(f);
 		return NU_EXIT_OK;
@@ -111,6 +150,8 @@ static int cmd_stats(nu_cli *cli, int argc, char **argv)
 	render_funnel(f);
 	printf("\n%lld identities, %lld tags, %lld events, %lld leads merged away\n",
 	       (long long)identities, (long long)tags, (long long)events, (long long)merged);
+	render_groups("Flow runs", json_object_get(f, "runs"));
+	render_groups("Sends", json_object_get(f, "sends"));
 	json_decref(f);
 	return NU_EXIT_OK;
 }

@@ -9,6 +9,8 @@
 #include "flowtest.h"
 #include "leads.h"
 #include "log.h"
+#include "simclock.h"
+#include "timefmt.h"
 
 static int flow_check(nu_cli *cli, int argc, char **argv)
 {
@@ -159,6 +161,40 @@ fail:
 	return nu_cli_fail("%s", err.msg);
 }
 
+static int clock_cmd(nu_cli *cli, int argc, char **argv)
+{
+	nu_engine *e = NULL;
+	nu_error err;
+	int64_t offset, ms;
+	char when[48], d[32], msg[200];
+	int steps = 0;
+
+	if (argc > 3 || (argc >= 2 && strcmp(argv[1], "advance")) || argc == 2)
+		return nu_cli_usage(&nu_cli_flow_commands[6], NULL);
+	if (nu_cli_open(cli) < 0)
+		return NU_EXIT_FAIL;
+	if (argc == 3) {
+		if (nu_duration_parse(argv[2], &ms, msg, sizeof msg) < 0)
+			return nu_cli_usage(&nu_cli_flow_commands[6], msg);
+		if (nu_engine_open(cli->store, &e, &err) < 0 || nu_simclock_advance(e, ms, &steps, &err) < 0) {
+			nu_engine_close(e);
+			return nu_cli_fail("%s", err.msg);
+		}
+		nu_engine_close(e);
+	}
+	if (nu_simclock_install(cli->store, &offset, &err) < 0)
+		return nu_cli_fail("%s", err.msg);
+	nu_time_format(nu_store_now(cli->store) / 1000 * 1000, when, sizeof when);
+	if (cli->json)
+		nu_cli_print_json(json_pack("{s:s,s:I,s:i}", "now", when, "offset_ms", (json_int_t)offset,
+					    "steps", steps));
+	else if (argc == 3)
+		printf("clock advanced %s to %s: %d engine steps on the way\n", argv[2], when, steps);
+	else
+		printf("%s (%s)\n", when, offset ? nu_duration_format(offset, d, sizeof d) : "wall clock");
+	return NU_EXIT_OK;
+}
+
 static int serve(nu_cli *cli, int argc, char **argv)
 {
 	nu_daemon_options opt = { .poll_ms = 100 };
@@ -172,6 +208,8 @@ static int serve(nu_cli *cli, int argc, char **argv)
 			opt.flows_dir = argv[++i];
 		else if (!strcmp(argv[i], "--exit-when-idle"))
 			opt.exit_when_idle = 1;
+		else if (!strcmp(argv[i], "--once"))
+			opt.once = 1;
 		else
 			return nu_cli_usage(&nu_cli_flow_commands[5], "unknown argument");
 	}
@@ -207,12 +245,19 @@ const nu_cli_command nu_cli_flow_commands[] = {
 	  "See docs/flows.md for the test API. Exit status 1 if any test failed.\n", flow_test },
 	{ "flow enroll", "FLOW LEAD", "Enrol a lead in a flow by hand (reentry rules apply).", "",
 	  flow_enroll },
-	{ "serve", "[--flows DIR] [--exit-when-idle]",
+	{ "serve", "[--flows DIR] [--exit-when-idle | --once]",
 	  "Run the daemon: ingest, triggers, timers and sends, until SIGTERM.",
 	  "  --flows DIR        deploy the flows in DIR at start and on SIGHUP\n"
-	  "  --exit-when-idle   stop once no run waits and no send is queued\n\n"
+	  "  --exit-when-idle   stop once no run waits and no send is queued\n"
+	  "  --once             do what is due now, then stop\n\n"
 	  "Events written by other processes (nurture event add/import) are picked up\n"
 	  "within 100 ms. SIGTERM/SIGINT finish the current step and stop; SIGHUP\n"
 	  "redeploys --flows and reloads the deployed flows. Runs survive restarts.\n", serve },
+	{ "clock", "[advance DURATION]", "Show, or move forward, the database's simulated clock.",
+	  "'nurture clock advance 2w' moves this database's clock two weeks forward and\n"
+	  "fires every timer on the way at its own time, as the daemon would have: use it\n"
+	  "on a copy (nurture backup) to preview what flows will send. Every command and\n"
+	  "the daemon read the clock as wall time plus the stored offset; it never moves\n"
+	  "back.\n", clock_cmd },
 	{ NULL, NULL, NULL, NULL, NULL },
 };

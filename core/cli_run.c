@@ -11,7 +11,9 @@
 static const char *since(int64_t start, int64_t at, char *buf, size_t len)
 {
 	char d[32];
-	snprintf(buf, len, "+%s", nu_duration_format(at > start ? at - start : 0, d, sizeof d));
+	int64_t ms = at > start ? at - start : 0;
+	/* Steps of one instant differ by a few ms of processing: show seconds. */
+	snprintf(buf, len, "+%s", nu_duration_format(ms / 1000 * 1000, d, sizeof d));
 	return buf;
 }
 

@@ -73,6 +73,10 @@ static void work(struct daemon *d)
 	d->data_version = data_version(s);
 	if (did)
 		nu_debug("engine: %d steps", did);
+	if (d->opt->once) {
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
 	if (d->opt->exit_when_idle && idle(d)) {
 		nu_info("nothing left to do; stopping");
 		event_base_loopexit(d->base, NULL);

@@ -10,6 +10,7 @@ typedef struct nu_daemon_options {
 	const char *flows_dir;     /* deploy *.lua from here at start and on SIGHUP; may be NULL */
 	int poll_ms;               /* how often to look for writes by other processes (100) */
 	int exit_when_idle;        /* stop when no run waits and nothing is queued (tests, demo) */
+	int once;                  /* do what is due now, then stop */
 } nu_daemon_options;
 
 /* Runs until SIGTERM or SIGINT (or idle, with exit_when_idle). */

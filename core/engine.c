@@ -674,6 +674,31 @@ int nu_engine_pump(nu_engine *e, int *did, nu_error *err)
 	return NU_OK;
 }
 
+int nu_engine_advance(nu_engine *e, int64_t target, void (*set_clock)(void *ud, int64_t t),
+		      void *ud, int *steps, nu_error *err)
+{
+	int64_t due;
+	int did, total = 0;
+
+	for (;;) {
+		if (nu_engine_next_due(e, &due, err) < 0)
+			return NU_EDB;
+		if (!due || due > target)
+			break;
+		if (due > nu_store_now(e->s))
+			set_clock(ud, due);
+		if (nu_engine_pump(e, &did, err) < 0)
+			return NU_EDB;
+		total += did;
+	}
+	set_clock(ud, target);
+	if (nu_engine_pump(e, &did, err) < 0)
+		return NU_EDB;
+	if (steps)
+		*steps = total + did;
+	return NU_OK;
+}
+
 int nu_engine_next_due(nu_engine *e, int64_t *due, nu_error *err)
 {
 	sqlite3_stmt *st = nu_store_stmt(e->s, "SELECT due FROM wait ORDER BY due LIMIT 1", err);

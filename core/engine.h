@@ -79,6 +79,12 @@ int nu_engine_enroll(nu_engine *e, const char *flow, int64_t lead_id,
  * store's clock, sends. Runs its own transactions. *did counts steps. */
 int nu_engine_pump(nu_engine *e, int *did, nu_error *err);
 
+/* Moves a clock to `target`, stopping at each due wait on the way so every
+ * timer fires at its own time, pumping at each stop. set_clock(ud, t) must
+ * make the store's clock read t. Used by flow tests and `nurture clock`. */
+int nu_engine_advance(nu_engine *e, int64_t target, void (*set_clock)(void *ud, int64_t t),
+		      void *ud, int *steps, nu_error *err);
+
 /* The earliest due time of a waiting run (0 if none). */
 int nu_engine_next_due(nu_engine *e, int64_t *due, nu_error *err);
 

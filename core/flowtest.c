@@ -111,28 +111,23 @@ static int t_event(lua_State *L)
 	return 0;
 }
 
+static void set_virtual(void *ud, int64_t t)
+{
+	((struct harness *)ud)->now = t;
+}
+
 /* t:advance("3d"): jumps from due timer to due timer up to now + d. */
 static int t_advance(lua_State *L)
 {
 	struct harness *h = H(L);
 	char msg[200];
-	int64_t ms, target, due;
+	int64_t ms;
 	nu_error err;
 
 	if (nu_duration_parse(luaL_checkstring(L, 2), &ms, msg, sizeof msg) < 0)
 		return luaL_error(L, "t:advance: %s", msg);
-	target = h->now + ms;
-	for (;;) {
-		if (nu_engine_next_due(h->e, &due, &err) < 0)
-			return luaL_error(L, "engine: %s", err.msg);
-		if (!due || due > target)
-			break;
-		if (due > h->now)
-			h->now = due;
-		pump(L, h);
-	}
-	h->now = target;
-	pump(L, h);
+	if (nu_engine_advance(h->e, h->now + ms, set_virtual, h, NULL, &err) < 0)
+		return luaL_error(L, "engine: %s", err.msg);
 	return 0;
 }
 

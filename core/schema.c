@@ -219,6 +219,11 @@ static const char schema_v2[] =
 	/* A new database starts at 0, so every event counts, even one written
 	 * before the daemon first runs; a database upgraded with history starts
 	 * at the end, so flows deployed now do not fire on the past. */
+	/* Small named settings kept with the data (the simulated clock offset). */
+	"CREATE TABLE setting ("
+	"  key TEXT PRIMARY KEY,"
+	"  value"
+	") WITHOUT ROWID;"
 	"INSERT INTO engine_cursor SELECT 'event', coalesce(max(id), 0) FROM event;"
 	"INSERT INTO engine_cursor SELECT 'tag_change', coalesce(max(id), 0) FROM tag_change;"
 	"INSERT INTO engine_cursor SELECT 'stage_change', coalesce(max(id), 0) FROM stage_change;";

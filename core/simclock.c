@@ -1,0 +1,82 @@
+/*
+ * simclock.c — wall clock plus a stored offset.
+ */
+#include "simclock.h"
+#include "timefmt.h"
+
+struct offset_clock {
+	int64_t offset;
+};
+
+/* One per process: the CLI and the daemon open one store each. */
+static struct offset_clock the_clock;
+
+static int64_t offset_now(void *ud)
+{
+	return nu_time_now_ms() + ((struct offset_clock *)ud)->offset;
+}
+
+static int read_offset(nu_store *s, int64_t *offset, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s, "SELECT value FROM setting WHERE key = 'clock_offset_ms'", err);
+
+	if (!st)
+		return NU_EDB;
+	*offset = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return NU_OK;
+}
+
+static int write_offset(nu_store *s, int64_t offset, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s, "INSERT INTO setting (key, value) VALUES ('clock_offset_ms', ?)"
+					 " ON CONFLICT (key) DO UPDATE SET value = excluded.value", err);
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, offset);
+	return sqlite3_step(st) == SQLITE_DONE ? NU_OK : nu_store_fail(s, err, "saving clock");
+}
+
+int nu_simclock_install(nu_store *s, int64_t *offset, nu_error *err)
+{
+	if (read_offset(s, &the_clock.offset, err) < 0)
+		return NU_EDB;
+	if (offset)
+		*offset = the_clock.offset;
+	if (the_clock.offset)
+		nu_store_set_clock(s, offset_now, &the_clock);
+	return NU_OK;
+}
+
+struct advancing {
+	nu_store *s;
+	nu_error *err;
+	int failed;
+};
+
+static void set_clock(void *ud, int64_t t)
+{
+	struct advancing *a = ud;
+	int64_t offset = t - nu_time_now_ms();
+
+	if (offset < the_clock.offset)
+		offset = the_clock.offset;   /* never backwards */
+	the_clock.offset = offset;
+	nu_store_set_clock(a->s, offset_now, &the_clock);
+	if (write_offset(a->s, offset, a->err) < 0)
+		a->failed = 1;
+}
+
+int nu_simclock_advance(nu_engine *e, int64_t ms, int *steps, nu_error *err)
+{
+	nu_store *s = nu_engine_store(e);
+	struct advancing a = { s, err, 0 };
+
+	if (ms < 0)
+		return nu_error_set(err, NU_EINVAL, "the clock only moves forward");
+	if (nu_simclock_install(s, NULL, err) < 0)
+		return NU_EDB;
+	int rc = nu_engine_advance(e, nu_store_now(s) + ms, set_clock, &a, steps, err);
+	return a.failed ? NU_EDB : rc;
+}
