@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <lua.h>
@@ -28,7 +29,8 @@ static int write_sample_config(const char *path, int force)
 
 static int cmd_init(nu_cli *cli, int argc, char **argv)
 {
-	const char *path = cli->config_path ? cli->config_path : "nurture.conf.lua";
+	const char *path = cli->config_path ? cli->config_path :
+			   getenv("NURTURE_CONFIG") ? getenv("NURTURE_CONFIG") : "nurture.conf.lua";
 	int force = argc > 1 && !strcmp(argv[1], "--force"), wrote;
 
 	if (argc > 1 + force)

@@ -42,8 +42,9 @@ static int add_lead_ref(nu_cli *cli, json_t *rec, const char *ref)
 		json_object_set_new(rec, "lead_id", json_integer(id));
 		return 0;
 	}
-	if (err.code != NU_ENOTFOUND)
-		return nu_cli_fail("%s", err.msg), -1;
+	if (err.code != NU_ENOTFOUND || strspn(ref + (ref[0] == '#'), "0123456789") ==
+	    strlen(ref + (ref[0] == '#')))
+		return nu_cli_fail("%s", err.msg), -1;   /* an id that does not exist */
 	/* An identity nobody has yet: the event creates the lead. */
 	const char *colon = strchr(ref, ':');
 	if (colon) {

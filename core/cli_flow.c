@@ -153,6 +153,19 @@ static int flow_enroll(nu_cli *cli, int argc, char **argv)
 	nu_engine_close(e);
 	if (!run)
 		return nu_cli_fail("lead %lld not enrolled: %s", (long long)lead, why);
+	sqlite3_stmt *st = nu_store_stmt(cli->store, "SELECT status, error FROM run WHERE id = ?", NULL);
+	if (st) {
+		sqlite3_bind_int64(st, 1, run);
+		int failed = sqlite3_step(st) == SQLITE_ROW &&
+			     !strcmp((const char *)sqlite3_column_text(st, 0), "failed");
+		if (failed) {
+			nu_cli_fail("lead %lld enrolled in %s, but run %lld failed at once: %s",
+				    (long long)lead, argv[1], (long long)run, sqlite3_column_text(st, 1));
+			sqlite3_reset(st);
+			return NU_EXIT_FAIL;
+		}
+		sqlite3_reset(st);
+	}
 	if (!cli->quiet)
 		printf("lead %lld enrolled in %s: run %lld\n", (long long)lead, argv[1], (long long)run);
 	return NU_EXIT_OK;

@@ -278,7 +278,7 @@ static int read_tag_def(struct reader *r, const char *name, int idx, nu_tag_def 
 	memset(d, 0, sizeof *d);
 	snprintf(d->name, sizeof d->name, "%s", name);
 	strcpy(d->tag_class, "fact");
-	strcpy(d->category, "attribute");
+	snprintf(d->category, sizeof d->category, "%s", nu_tag_default_category(name));
 	d->weight = 1;
 	static const char *const cats[] = { "attribute", "source", "behaviour", "interest", "industry", NULL };
 	static const char *const classes[] = { "fact", "analytic", "predictive", NULL };

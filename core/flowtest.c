@@ -415,7 +415,7 @@ static int setup(struct harness *h, nu_error *err)
 		return nu_error_set(err, NU_ERR, "cannot make a temporary folder");
 	snprintf(path, sizeof path, "%s/test.db", h->dir);
 	h->now = h->start;
-	if (nu_store_open(path, &(nu_store_options){ .synchronous = "OFF" }, &h->s, err) < 0)
+	if (nu_store_open(path, &(nu_store_options){ .synchronous = "OFF", .busy_timeout_ms = 5000 }, &h->s, err) < 0)
 		return NU_EDB;
 	nu_store_set_clock(h->s, virtual_clock, h);
 	if (nu_engine_open(h->s, &h->e, err) < 0)

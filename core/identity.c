@@ -48,6 +48,10 @@ int nu_identity_normalize(nu_store *s, int kind, const char *raw,
 	default:
 		return nu_error_set(err, NU_EINVAL, "unknown identity kind %d", kind);
 	}
+	/* Email and phone messages name themselves ("email 'x@' has no
+	 * domain"); the generic id messages need the kind. */
+	if (rc < 0 && (kind == NU_ID_EMAIL || kind == NU_ID_PHONE))
+		return nu_error_set(err, NU_EINVAL, "%s", msg);
 	if (rc < 0)
 		return nu_error_set(err, NU_EINVAL, "%s: %s", kind_names[kind], msg);
 	return NU_OK;

@@ -123,6 +123,13 @@ static json_t *csv_value(const char *key, const char *v)
 
 	if (strcmp(key, "lead_id") == 0 && canonical_number(v, &is_real) && !is_real)
 		return json_integer(strtoll(v, NULL, 10));
+	/* props and attrs cells hold a JSON object: {"form":"whitepaper"}. */
+	if ((!strcmp(key, "props") || !strcmp(key, "attrs")) && v[0] == '{') {
+		json_t *o = json_loads(v, JSON_REJECT_DUPLICATES, NULL);
+		if (json_is_object(o))
+			return o;
+		json_decref(o);
+	}
 	if (nu_lead_field_lookup(key) >= 0 || !strcmp(key, "tags") || !strcmp(key, "stage") ||
 	    !strcmp(key, "source") || strstr(key, "_id") || !strcmp(key, "type") ||
 	    !strcmp(key, "dedupe_key") || !strcmp(key, "at") || !canonical_number(v, &is_real))

@@ -218,7 +218,15 @@ static int event_time(json_t *at, int64_t *ms, nu_error *err)
 		return NU_OK;
 	if (json_is_integer(at)) {
 		*ms = json_integer_value(at);
-		return *ms > 0 ? NU_OK : nu_error_set(err, NU_EINVAL, "at: must be positive");
+		if (*ms <= 0)
+			return nu_error_set(err, NU_EINVAL, "at: must be positive");
+		/* Before 1973 in ms is almost surely epoch seconds: refuse, as the
+		 * text form does, rather than store an event in 1970. */
+		if (*ms < 100000000000LL)
+			return nu_error_set(err, NU_EINVAL,
+				"at: %lld looks like epoch seconds; give milliseconds or RFC 3339 text",
+				(long long)*ms);
+		return NU_OK;
 	}
 	if (!json_is_string(at))
 		return nu_error_set(err, NU_EINVAL,
@@ -244,7 +252,17 @@ static int event_lead(nu_store *s, json_t *rec, const char *source,
 			"give either lead_id or identities, not both");
 	if (lid)
 		return nu_lead_live_id(s, json_integer_value(lid), &res->resolve.lead_id, err);
-	return nu_identity_resolve(s, ids, n, source, &res->resolve, err);
+	/* A lead made by an event also gets its contact fields, as an
+	 * imported one does. */
+	json_t *contact = json_object();
+	for (size_t i = 0; i < n; i++)
+		if (ids[i].kind == NU_ID_EMAIL || ids[i].kind == NU_ID_PHONE)
+			json_object_set_new(contact, nu_identity_kind_name(ids[i].kind),
+					    json_string(ids[i].value));
+	int rc = nu_identity_resolve_with(s, ids, n, source, contact, 0, &res->resolve,
+					  &res->update, err);
+	json_decref(contact);
+	return rc;
 }
 
 static int event_locked(nu_store *s, json_t *rec, unsigned flags, const char *source,

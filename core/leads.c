@@ -123,13 +123,13 @@ static int normalize_field(nu_store *s, int field, const char *in, char *out,
 
 	if (field == NU_LEAD_EMAIL) {
 		if (nu_norm_email(in, out, len, msg, sizeof msg) < 0)
-			return nu_error_set(err, NU_EINVAL, "email: %s", msg);
+			return nu_error_set(err, NU_EINVAL, "%s", msg);
 		return NU_OK;
 	}
 	if (field == NU_LEAD_PHONE) {
 		if (nu_norm_phone(in, nu_store_settings_of(s)->phone_default_cc,
 				  out, len, msg, sizeof msg) < 0)
-			return nu_error_set(err, NU_EINVAL, "phone: %s", msg);
+			return nu_error_set(err, NU_EINVAL, "%s", msg);
 		return NU_OK;
 	}
 	while (isspace((unsigned char)*p))

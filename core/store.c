@@ -136,8 +136,9 @@ static int apply_pragmas(nu_store *s, const nu_store_options *opt, nu_error *err
 	if (strcmp(sync, "NORMAL") && strcmp(sync, "FULL") && strcmp(sync, "OFF"))
 		return nu_error_set(err, NU_EINVAL,
 			"synchronous must be NORMAL, FULL or OFF, not '%s'", sync);
-	sqlite3_busy_timeout(s->db, opt && opt->busy_timeout_ms > 0 ?
-			     opt->busy_timeout_ms : 5000);
+	/* 0 is honoured (fail at once on a lock); only a missing option
+	 * means the default. */
+	sqlite3_busy_timeout(s->db, opt ? opt->busy_timeout_ms : 5000);
 	snprintf(sql, sizeof sql,
 		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; "
 		 "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;", sync);

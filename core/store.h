@@ -24,7 +24,7 @@ typedef int64_t (*nu_clock_fn)(void *ud);
 
 typedef struct nu_store_options {
 	const char *synchronous;     /* "NORMAL" (default), "FULL", "OFF" */
-	int         busy_timeout_ms; /* default 5000 */
+	int         busy_timeout_ms; /* 0 = fail at once; 5000 when no options are given */
 	int         read_only;       /* open without creating or migrating */
 } nu_store_options;
 

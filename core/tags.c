@@ -47,7 +47,7 @@ int nu_tag_name_check(const char *name, nu_error *err)
 }
 
 /* "behavior:" is accepted for "behaviour:" — both spellings are common. */
-static const char *category_of_namespace(const char *name)
+const char *nu_tag_default_category(const char *name)
 {
 	const char *colon = strchr(name, ':');
 	char ns[32];
@@ -146,7 +146,7 @@ int nu_tag_def_get(nu_store *s, const char *name, nu_tag_def *d, nu_error *err)
 			snprintf(d->description, sizeof d->description, "%s",
 				 sqlite3_column_text(st, 4));
 	} else if (rc == SQLITE_DONE) {
-		snprintf(d->category, sizeof d->category, "%s", category_of_namespace(name));
+		snprintf(d->category, sizeof d->category, "%s", nu_tag_default_category(name));
 		strcpy(d->tag_class, "fact");
 		d->weight = 1;
 	}
@@ -302,7 +302,7 @@ int nu_tag_list(nu_store *s, int64_t lead_id, nu_tag **out, size_t *n,
 		snprintf(t->name, sizeof t->name, "%s", sqlite3_column_text(st, 0));
 		snprintf(t->category, sizeof t->category, "%s",
 			 *sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1)
-						     : category_of_namespace(t->name));
+						     : nu_tag_default_category(t->name));
 		snprintf(t->tag_class, sizeof t->tag_class, "%s", sqlite3_column_text(st, 2));
 		t->weight = sqlite3_column_double(st, 3);
 		snprintf(t->source, sizeof t->source, "%s", sqlite3_column_text(st, 4));

@@ -40,6 +40,9 @@ typedef struct nu_tag {
 /* Checks a tag name; NU_EINVAL says what is wrong with it. */
 int nu_tag_name_check(const char *name, nu_error *err);
 int nu_tag_category_valid(const char *category);
+/* The category a name's namespace implies: "interest:crm" → interest;
+ * "behavior:" and "behaviour:" → behaviour; anything else → attribute. */
+const char *nu_tag_default_category(const char *name);
 int nu_tag_class_valid(const char *tag_class);
 
 /* Creates or replaces a definition. Existing tags keep their weight. */

@@ -9,13 +9,15 @@ return {
   goal    = { stage = "SQL" },
   exclusion = "nurture",
   run = function(lead, event)
+    -- event is nil when a lead is enrolled by hand (nurture flow enroll)
+    local topic = event and event.topic
     lead:tag("behaviour:downloaded_whitepaper")
-    if event.topic then lead:tag("interest:" .. event.topic) end
-    send("email", { template = "whitepaper", topic = event.topic })
+    if topic then lead:tag("interest:" .. topic) end
+    send("email", { template = "whitepaper", topic = topic })
 
     if wait_event("email.opened", { within = "3d" }) then
       lead:score("heat", 10)
-      send("email", { template = "case_study", topic = event.topic })
+      send("email", { template = "case_study", topic = topic })
     else
       send("wechat", { template = "whitepaper_reminder" })
     end
