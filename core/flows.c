@@ -81,6 +81,25 @@ static int line_of(const char *src, const char *key)
 	return 0;
 }
 
+/* The line of the table the file returns: where a missing key belongs. */
+static int line_of_return(const char *src)
+{
+	int line = 1, found = 1;
+
+	for (const char *p = src; *p; p++) {
+		if (*p == '\n')
+			line++;
+		if (!strncmp(p, "return", 6) && (p == src || !isalnum((unsigned char)p[-1]))) {
+			const char *q = p + 6;
+			while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+				q++;
+			if (*q == '{')
+				found = line;
+		}
+	}
+	return found;
+}
+
 /* Reports a problem with spec key `key` as "file:line: message". */
 static int spec_error(const nu_flow *f, const char *src, const char *key, nu_error *err,
 		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -91,18 +110,19 @@ static int spec_error(const nu_flow *f, const char *src, const char *key, nu_err
 	va_list ap;
 	int line = key ? line_of(src, key) : 0;
 
+	if (!line)
+		line = line_of_return(src);
+
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (line)
-		return nu_error_set(err, NU_EINVAL, "%s:%d: %s", f->path, line, msg);
-	return nu_error_set(err, NU_EINVAL, "%s: %s", f->path, msg);
+	return nu_error_set(err, NU_EINVAL, "%s:%d: %s", f->path, line, msg);
 }
 
 /* require("lib.x") / require "x" → "lib/x.lua"; adds each found module
  * (recursively) to the bundle. */
-static int scan_requires(nu_flow *f, const char *src, const char *lib_dir, int depth,
-			 nu_error *err)
+static int scan_requires(nu_flow *f, const char *src, const char *file, const char *lib_dir,
+			 int depth, nu_error *err)
 {
 	for (const char *p = strstr(src, "require"); p; p = strstr(p + 7, "require")) {
 		const char *q = p + 7;
@@ -127,10 +147,14 @@ static int scan_requires(nu_flow *f, const char *src, const char *lib_dir, int d
 					    f->path);
 		snprintf(path, sizeof path, "%s/%s.lua", lib_dir, base);
 		char *lib = read_file(path, err);
-		if (!lib)
-			return nu_error_prefix(err, "%s: require(\"%s\")", f->path, mod);
+		if (!lib) {
+			int line = 1;
+			for (const char *c = src; c < p; c++)
+				line += *c == '\n';
+			return nu_error_prefix(err, "%s:%d: require(\"%s\")", file, line, mod);
+		}
 		json_object_set_new(f->bundle, key, json_string(lib));
-		int rc = scan_requires(f, lib, lib_dir, depth + 1, err);
+		int rc = scan_requires(f, lib, key, lib_dir, depth + 1, err);
 		free(lib);
 		if (rc < 0)
 			return rc;
@@ -584,7 +608,7 @@ int nu_flow_load_file(const char *path, const char *lib_dir, nu_flow *f, nu_erro
 	if (!(src = read_file(path, err)))
 		return err ? err->code : NU_ERR;
 	json_object_set_new(f->bundle, "main", json_string(src));
-	rc = scan_requires(f, src, lib_dir, 0, err);
+	rc = scan_requires(f, src, path, lib_dir, 0, err);
 	free(src);
 	if (rc == NU_OK && (rc = evaluate(f, err)) == NU_OK &&
 	    (rc = check_all_calls(f, err)) == NU_OK)
