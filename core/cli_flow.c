@@ -22,6 +22,12 @@ static int flow_check(nu_cli *cli, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		nu_flow f;
 		nu_error err;
+		size_t n = strlen(argv[i]);
+		if (n > 9 && !strcmp(argv[i] + n - 9, "_test.lua")) {
+			if (!cli->quiet)
+				printf("%s: a test file, skipped (run it with nurture flow test)\n", argv[i]);
+			continue;
+		}
 		if (nu_flow_load_file(argv[i], NULL, &f, &err) < 0) {
 			fprintf(stderr, "%s\n", err.msg);
 			bad++;

@@ -206,10 +206,18 @@ static int lead_score(nu_run_ctx *ctx, const json_t *req, json_t **res)
 	double heat = decayed(l.heat_score, heat_at_of(ctx, &l), ctx->now,
 			      json_object_get(req, "half_life"));
 	nu_lead_clear(&l);
-	if (add || json_object_get(req, "half_life")) {
-		if (add && !strcmp(which, "fit"))
-			fit += json_number_value(add);
-		else if (add)
+	if (add && !strcmp(which, "fit")) {
+		/* Only the fit score changes: heat and its decay clock stay. */
+		fit += json_number_value(add);
+		sqlite3_stmt *st = nu_store_stmt(ctx->s, "UPDATE lead SET fit_score = ? WHERE id = ?", &ctx->err);
+		if (!st)
+			return NU_EDB;
+		sqlite3_bind_double(st, 1, fit);
+		sqlite3_bind_int64(st, 2, ctx->lead_id);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			return nu_store_fail(ctx->s, &ctx->err, "setting fit score");
+	} else if (add || json_object_get(req, "half_life")) {
+		if (add)
 			heat += json_number_value(add);
 		if ((rc = nu_lead_set_scores(ctx->s, ctx->lead_id, fit, heat, &ctx->err)) < 0)
 			return rc;

@@ -45,7 +45,9 @@ static json_t *convert_table(lua_State *L, int idx, int depth, char *path, size_
 			     path[0] ? path : "value");
 		return NULL;
 	}
-	if (is_sequence(L, idx, &n)) {
+	/* An empty table is an empty object: props, where and messages are
+	 * objects far more often than an empty list is meant. */
+	if (is_sequence(L, idx, &n) && n > 0) {
 		out = json_array();
 		for (lua_Integer i = 1; i <= n; i++) {
 			lua_rawgeti(L, idx, i);

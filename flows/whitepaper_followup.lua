@@ -16,7 +16,7 @@ return {
     send("email", { template = "whitepaper", topic = topic })
 
     if wait_event("email.opened", { within = "3d" }) then
-      lead:score("heat", 10)
+      lead:score("heat", 10, { half_life = "30d" })
       send("email", { template = "case_study", topic = topic })
     else
       send("wechat", { template = "whitepaper_reminder" })
@@ -26,10 +26,10 @@ return {
     send("email", { template = "survey" })
     local answer = wait_event("survey.answered", { within = "5d" })
     if answer and answer.interested then
-      lead:score("heat", 30)
+      lead:score("heat", 30, { half_life = "30d" })
     end
 
-    if lead:score("heat") >= 30 then
+    if lead:score("heat", nil, { half_life = "30d" }) >= 30 then
       lead:stage("MQL", "white paper follow-up: engaged")
     else
       lead:tag("pool:nurture")
