@@ -19,6 +19,10 @@ static const char *since(int64_t start, int64_t at, char *buf, size_t len)
 
 static const char *text(json_t *v, char *buf, size_t len)
 {
+	if (json_is_real(v)) {
+		snprintf(buf, len, "%.6g", json_real_value(v));
+		return buf;
+	}
 	char *t = json_is_string(v) ? NULL : nu_json_text(v);
 	snprintf(buf, len, "%s", t ? t : json_is_string(v) ? json_string_value(v) : "");
 	free(t);

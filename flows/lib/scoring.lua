@@ -17,6 +17,7 @@
 local M = {}
 
 M.HALF_LIFE = "30d"
+M.HALF_LIFE_MS = 30 * 24 * 3600 * 1000
 M.MQL_HEAT  = 60
 M.MQL_FIT   = 40
 
@@ -112,7 +113,11 @@ end
 -- What every scoring rule does with its event.
 function M.apply(lead, event)
   -- heat: decay what is there by the time since it last changed, then add
-  local heat = lead:score("heat", M.heat_points(event), { half_life = M.HALF_LIFE })
+  -- the event's points as they are worth today: a visit two months old
+  -- (an import of history, a late webhook) counts a quarter of a fresh one.
+  local age = math.max(0, now() - (event.at or now()))
+  local points = M.heat_points(event) * 0.5 ^ (age / M.HALF_LIFE_MS)
+  local heat = lead:score("heat", points, { half_life = M.HALF_LIFE })
 
   -- fit: recompute from the profile. lead:score only adds, so add the
   -- difference. (half_life is passed here too: any score write restarts
