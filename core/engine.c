@@ -508,6 +508,26 @@ static int on_change(nu_engine *e, int64_t lead_id, const char *key, const char 
 	return NU_OK;
 }
 
+int nu_engine_on_score(nu_engine *e, int64_t lead_id, const char *which, double before,
+		       double after, nu_error *err)
+{
+	char why[200];
+	int64_t run;
+
+	for (size_t i = 0; i < e->nflows; i++) {
+		const nu_flow *f = &e->flows[i].flow;
+		json_t *trigger = json_object_get(f->spec, "trigger");
+		const char *score = json_string_value(json_object_get(trigger, "score"));
+		double above = json_number_value(json_object_get(trigger, "above"));
+		if (!score || strcmp(score, which) || e->flows[i].paused || strcmp(f->kind, "flow") ||
+		    !(before < above && after >= above))
+			continue;
+		if (enroll_flow(e, f, lead_id, 0, &run, why, sizeof why, err) < 0)
+			return NU_EDB;
+	}
+	return NU_OK;
+}
+
 /* Reads up to BATCH rows past the cursor of one log. */
 static int read_log(nu_engine *e, const char *cursor, const char *sql, int *did, nu_error *err)
 {

@@ -35,6 +35,14 @@ typedef struct nu_channel nu_channel;
 /* Result of an effect request (see nu_effect). */
 enum { NU_EFFECT_DONE = 0, NU_EFFECT_BLOCKED = 1 };
 
+/* A journal row as replay reads it: texts as stored (requests are compared
+ * as canonical text, results parsed only when used). */
+typedef struct nu_journal_row {
+	char  kind[32];
+	char *request;
+	char *result;          /* NULL while the effect is pending */
+} nu_journal_row;
+
 /* The state of one step of one run, reachable from its Lua state. */
 typedef struct nu_run_ctx {
 	nu_engine     *eng;
@@ -47,6 +55,8 @@ typedef struct nu_run_ctx {
 	int     is_rule;       /* rules may not wait or send */
 	int     failed;        /* a database error ended the step; see err */
 	nu_error err;
+	nu_journal_row *journal;   /* the run's journal at the step's start */
+	size_t  njournal;
 } nu_run_ctx;
 
 /* A channel the engine can send through. send() must eventually call

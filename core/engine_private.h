@@ -30,6 +30,10 @@ struct nu_engine {
 };
 
 /* engine.c */
+/* A score moved from `before` to `after`: enrols in flows triggered by it
+ * rising past their threshold (in the caller's transaction). */
+int nu_engine_on_score(nu_engine *e, int64_t lead_id, const char *which, double before,
+		       double after, nu_error *err);
 const nu_flow *nu_engine_version(nu_engine *e, const char *sha, nu_error *err);
 const nu_channel *nu_engine_channel(nu_engine *e, const char *name);
 int nu_wait_add(nu_store *s, int64_t due, int64_t run_id, int64_t seq, nu_error *err);
@@ -43,6 +47,10 @@ int nu_run_end(nu_engine *e, int64_t run_id, const char *status, const char *err
 int nu_rule_apply(nu_engine *e, const nu_flow *rule, int64_t lead_id, int64_t event_id,
 		  nu_error *err);
 
+/* journal.c: reads the run's whole journal into ctx (one range scan), so
+ * replay costs no query per effect; nu_journal_release frees it. */
+int  nu_journal_load(nu_run_ctx *ctx, nu_error *err);
+void nu_journal_release(nu_run_ctx *ctx);
 /* journal.c: completes a pending journal row; result is borrowed. */
 int nu_journal_complete(nu_store *s, int64_t run_id, int64_t seq, const json_t *result,
 			nu_error *err);

@@ -417,8 +417,8 @@ static int check_duration_key(struct spec_reader *r, const char *key, const char
 /* trigger / goal: a table with exactly one of the allowed condition keys. */
 static int check_condition(struct spec_reader *r, const char *key, int required)
 {
-	static const char *const trigger_keys[] = { "event", "tag", "stage", "manual", "where",
-						    "max_age", NULL };
+	static const char *const trigger_keys[] = { "event", "tag", "stage", "score", "manual",
+						    "where", "max_age", "above", NULL };
 	static const char *const goal_keys[] = { "event", "tag", "stage", "where", NULL };
 	const char *const *allowed = strcmp(key, "trigger") == 0 ? trigger_keys : goal_keys;
 	int rc = NU_OK, conditions = 0;
@@ -454,6 +454,11 @@ static int check_condition(struct spec_reader *r, const char *key, int required)
 				rc = spec_error(r->f, r->src, key, r->err, "%s.where must be a table", key);
 			continue;
 		}
+		if (strcmp(k, "above") == 0) {
+			if (!json_is_number(v))
+				rc = spec_error(r->f, r->src, key, r->err, "%s.above must be a number", key);
+			continue;
+		}
 		if (strcmp(k, "max_age") == 0) {
 			int64_t ms;
 			char msg[200];
@@ -471,11 +476,17 @@ static int check_condition(struct spec_reader *r, const char *key, int required)
 			rc = spec_error(r->f, r->src, key, r->err, "%s.event: %s", key, inner.msg);
 		else if (strcmp(k, "tag") == 0 && nu_tag_name_check(json_string_value(v), &inner) < 0)
 			rc = spec_error(r->f, r->src, key, r->err, "%s.tag: %s", key, inner.msg);
+		else if (strcmp(k, "score") == 0 && strcmp(json_string_value(v), "heat") &&
+			 strcmp(json_string_value(v), "fit"))
+			rc = spec_error(r->f, r->src, key, r->err, "%s.score must be \"heat\" or \"fit\"", key);
 	}
 	if (rc == NU_OK && conditions != 1)
 		rc = spec_error(r->f, r->src, key, r->err,
 			"%s needs exactly one of event, tag, stage%s", key,
-			allowed == trigger_keys ? " or manual" : "");
+			allowed == trigger_keys ? ", score or manual" : "");
+	if (rc == NU_OK && (json_object_get(cond, "score") != NULL) != (json_object_get(cond, "above") != NULL))
+		rc = spec_error(r->f, r->src, key, r->err,
+			"%s: score and above go together: { score = \"heat\", above = 60 }", key);
 	if (rc == NU_OK && json_object_get(cond, "where") && !json_object_get(cond, "event"))
 		rc = spec_error(r->f, r->src, key, r->err, "%s.where only goes with %s.event", key, key);
 	if (rc == NU_OK)

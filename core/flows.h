@@ -8,6 +8,7 @@
  *   trigger   = { event = "form.submitted", where = { form = "whitepaper" },
  *                 max_age = "1d" (default: older events are history, not triggers) }
  *             | { tag = "interest:crm" } | { stage = "MQL" } | { manual = true }
+ *             | { score = "heat", above = 60 }  (when a score rises past it)
  *   reentry   = "never" | "always" | "30d"  (default "never")
  *   goal      = { stage = "SQL" } | { tag = "…" } | { event = "…" }   (optional)
  *   exclusion = "nurture"                   (optional: one active run per group)

@@ -47,6 +47,53 @@ int nu_journal_get(nu_store *s, int64_t run_id, int64_t seq, char *kind, size_t 
 	return rc == SQLITE_ROW ? NU_OK : nu_store_fail(s, err, "reading journal");
 }
 
+int nu_journal_load(nu_run_ctx *ctx, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(ctx->s,
+		"SELECT seq, kind, request, result FROM journal WHERE run_id = ? ORDER BY seq", err);
+	size_t cap = 0;
+	int rc;
+
+	ctx->journal = NULL;
+	ctx->njournal = 0;
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, ctx->run_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		/* seq runs 0, 1, 2 … with no gaps: a row's index is its seq */
+		if (sqlite3_column_int64(st, 0) != (int64_t)ctx->njournal)
+			break;
+		if (ctx->njournal == cap) {
+			nu_journal_row *g = realloc(ctx->journal, (cap = cap ? cap * 2 : 16) * sizeof *g);
+			if (!g)
+				break;
+			ctx->journal = g;
+		}
+		nu_journal_row *r = &ctx->journal[ctx->njournal++];
+		snprintf(r->kind, sizeof r->kind, "%s", sqlite3_column_text(st, 1));
+		r->request = strdup((const char *)sqlite3_column_text(st, 2));
+		r->result = sqlite3_column_type(st, 3) == SQLITE_NULL ? NULL :
+			    strdup((const char *)sqlite3_column_text(st, 3));
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		nu_journal_release(ctx);
+		return nu_store_fail(ctx->s, err, "reading journal");
+	}
+	return NU_OK;
+}
+
+void nu_journal_release(nu_run_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->njournal; i++) {
+		free(ctx->journal[i].request);
+		free(ctx->journal[i].result);
+	}
+	free(ctx->journal);
+	ctx->journal = NULL;
+	ctx->njournal = 0;
+}
+
 static int journal_append(nu_run_ctx *ctx, int64_t seq, const char *kind, const char *request,
 			  const json_t *result)
 {
@@ -205,6 +252,7 @@ static int lead_score(nu_run_ctx *ctx, const json_t *req, json_t **res)
 	double fit = l.fit_score;
 	double heat = decayed(l.heat_score, heat_at_of(ctx, &l), ctx->now,
 			      json_object_get(req, "half_life"));
+	double l_heat_before = heat;
 	nu_lead_clear(&l);
 	if (add && !strcmp(which, "fit")) {
 		/* Only the fit score changes: heat and its decay clock stay. */
@@ -223,6 +271,11 @@ static int lead_score(nu_run_ctx *ctx, const json_t *req, json_t **res)
 			return rc;
 	}
 	*res = v(json_real(!strcmp(which, "fit") ? fit : heat));
+	/* Score triggers: rising past a flow's threshold enrols the lead. */
+	if (add && ctx->eng)
+		return nu_engine_on_score(ctx->eng, ctx->lead_id, which,
+					  !strcmp(which, "fit") ? fit - json_number_value(add) : l_heat_before,
+					  !strcmp(which, "fit") ? fit : heat, &ctx->err);
 	return NU_OK;
 }
 
@@ -414,44 +467,39 @@ static int is_blocking(const char *kind)
 
 /* ---- the protocol ------------------------------------------------------ */
 
+/* Requests were stored canonical, so equal requests are equal text. */
 static int replayed(nu_run_ctx *ctx, int64_t seq, const char *kind, const char *request,
-		    const char *jkind, json_t *jreq, json_t *jres, json_t **result)
+		    const nu_journal_row *row, json_t **result)
 {
-	char *recorded = nu_json_canonical(jreq);
-	int same = recorded && !strcmp(kind, jkind) && !strcmp(request, recorded);
-
-	if (!same) {
+	if (strcmp(kind, row->kind) || strcmp(request, row->request)) {
 		nu_error_set(&ctx->err, NU_ESTATE,
 			"journal mismatch at step %lld: the flow now asks for %s %.160s but the run "
 			"recorded %s %.160s; the run is stopped rather than guessed forward",
-			(long long)seq, kind, request, jkind, recorded ? recorded : "?");
-		free(recorded);
-		json_decref(jres);
+			(long long)seq, kind, request, row->kind, row->request);
 		return -1;
 	}
-	free(recorded);
 	ctx->replaying = 1;
-	if (!jres)
+	if (!row->result)
 		return NU_EFFECT_BLOCKED;
-	*result = jres;
+	if (!(*result = json_loads(row->result, 0, NULL))) {
+		nu_error_set(&ctx->err, NU_ERR, "journal row %lld of run %lld is damaged",
+			     (long long)seq, (long long)ctx->run_id);
+		return -1;
+	}
 	return NU_EFFECT_DONE;
 }
 
 int nu_effect(nu_run_ctx *ctx, const char *kind, json_t *request, json_t **result)
 {
 	int64_t seq = ctx->seq++;
-	char *text = nu_json_canonical(request), jkind[32];
-	json_t *jreq = NULL, *jres = NULL;
+	char *text = nu_json_canonical(request);
 	int rc;
 
 	*result = NULL;
 	if (!text)
 		return nu_error_set(&ctx->err, NU_ENOMEM, "out of memory"), -1;
-	if (ctx->run_id &&
-	    (rc = nu_journal_get(ctx->s, ctx->run_id, seq, jkind, sizeof jkind, &jreq, &jres,
-				 &ctx->err)) != NU_ENOTFOUND) {
-		rc = rc < 0 ? -1 : replayed(ctx, seq, kind, text, jkind, jreq, jres, result);
-		json_decref(jreq);
+	if (ctx->run_id && (size_t)seq < ctx->njournal) {
+		rc = replayed(ctx, seq, kind, text, &ctx->journal[seq], result);
 		free(text);
 		return rc;
 	}

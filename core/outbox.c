@@ -71,13 +71,15 @@ static int set_state(nu_store *s, int64_t op_id, const char *state, const char *
 int nu_outbox_cancel_run(nu_store *s, int64_t run_id, nu_error *err)
 {
 	sqlite3_stmt *st = nu_store_stmt(s,
-		"UPDATE outbox SET state = 'cancelled', updated_at = ? WHERE run_id = ?"
+		"UPDATE outbox SET state = 'cancelled', updated_at = ? WHERE op_id BETWEEN ? AND ?"
 		" AND state = 'pending'", err);
 
 	if (!st)
 		return NU_EDB;
+	/* By op_id range (the primary key): a run's sends are run_id * 65536 + seq. */
 	sqlite3_bind_int64(st, 1, nu_store_now(s));
-	sqlite3_bind_int64(st, 2, run_id);
+	sqlite3_bind_int64(st, 2, run_id * 65536);
+	sqlite3_bind_int64(st, 3, run_id * 65536 + 65535);
 	return sqlite3_step(st) == SQLITE_DONE ? NU_OK : nu_store_fail(s, err, "cancelling sends");
 }
 
@@ -97,7 +99,8 @@ static int claim(nu_engine *e, struct pending_send *out, size_t *n, nu_error *er
 	if (nu_store_begin(e->s, err) < 0)
 		return NU_EDB;
 	if (!(st = nu_store_stmt(e->s,
-		"SELECT op_id, channel, lead_id, message FROM outbox WHERE state = 'pending'"
+		"SELECT op_id, channel, lead_id, message FROM outbox"
+		" WHERE state IN ('pending', 'sending') AND state = 'pending'"
 		" AND next_try <= ? ORDER BY next_try LIMIT 200", err)))
 		goto fail;
 	sqlite3_bind_int64(st, 1, nu_store_now(e->s));
@@ -190,7 +193,7 @@ int nu_engine_send_complete(nu_engine *e, int64_t op_id, const char *status,
 int nu_outbox_recover(nu_engine *e, nu_error *err)
 {
 	sqlite3_stmt *st = nu_store_stmt(e->s,
-		"SELECT op_id FROM outbox WHERE state = 'sending'", err);
+		"SELECT op_id FROM outbox WHERE state IN ('pending', 'sending') AND state = 'sending'", err);
 	int64_t ops[256];
 	size_t n = 0;
 	int rc;

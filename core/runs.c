@@ -144,15 +144,21 @@ int nu_run_step(nu_engine *e, int64_t run_id, nu_error *err)
 	ctx.seed = r.seed;
 	ctx.trigger_event_id = r.trigger_event_id;
 	ctx.now = nu_store_now(e->s);
-	if ((rc = nu_lua_flow_open(&sb, ctx.flow->bundle, &ctx, NU_STEP_MEM_LIMIT,
-				   NU_STEP_INSTR_LIMIT, err)) < 0)
+	if ((rc = nu_journal_load(&ctx, err)) < 0)
 		return rc;
+	if ((rc = nu_lua_flow_open(&sb, ctx.flow->bundle, &ctx, NU_STEP_MEM_LIMIT,
+				   NU_STEP_INSTR_LIMIT, err)) < 0) {
+		nu_journal_release(&ctx);
+		return rc;
+	}
 	if ((rc = load_run_function(&sb, ctx.flow, err)) < 0) {
 		nu_lua_sandbox_close(&sb);
+		nu_journal_release(&ctx);
 		return nu_run_end(e, run_id, "failed", err->msg, err);
 	}
 	status = execute(&sb, &ctx, why, sizeof why);
 	nu_lua_sandbox_close(&sb);
+	nu_journal_release(&ctx);
 	if (database_failed(&ctx)) {
 		*err = ctx.err;
 		return NU_EDB;

@@ -184,6 +184,8 @@ static const char schema_v2[] =
 	"  seq INTEGER NOT NULL,"
 	"  PRIMARY KEY (due, run_id)"
 	") WITHOUT ROWID;"
+	/* Ending a run early (goal, failure) removes its wait by run. */
+	"CREATE INDEX wait_by_run ON wait(run_id);"
 
 	"CREATE TABLE subscription ("
 	"  lead_id INTEGER NOT NULL,"
@@ -193,6 +195,7 @@ static const char schema_v2[] =
 	"  due INTEGER,"                 /* the timeout's wait row, if any */
 	"  PRIMARY KEY (lead_id, type, run_id)"
 	") WITHOUT ROWID;"
+	"CREATE INDEX subscription_by_run ON subscription(run_id);"
 
 	"CREATE TABLE outbox ("
 	"  op_id INTEGER PRIMARY KEY,"
@@ -209,7 +212,8 @@ static const char schema_v2[] =
 	"  created_at INTEGER NOT NULL,"
 	"  updated_at INTEGER NOT NULL"
 	");"
-	"CREATE INDEX outbox_due ON outbox(next_try) WHERE state IN ('pending', 'sending');"
+	/* Queries name the same IN list, or SQLite cannot use the partial index. */
+	"CREATE INDEX outbox_active ON outbox(state, next_try) WHERE state IN ('pending', 'sending');"
 	"CREATE INDEX outbox_by_lead ON outbox(lead_id);"
 
 	"CREATE TABLE engine_cursor ("
