@@ -210,7 +210,8 @@ static int clock_cmd(nu_cli *cli, int argc, char **argv)
 	else if (argc == 3)
 		printf("clock advanced %s to %s: %d engine steps on the way\n", argv[2], when, steps);
 	else
-		printf("%s (%s)\n", when, offset ? nu_duration_format(offset, d, sizeof d) : "wall clock");
+		printf("%s (%s%s)\n", when, offset ? "wall clock + " : "wall clock",
+		       offset ? nu_duration_format((offset + 500) / 1000 * 1000, d, sizeof d) : "");
 	return NU_EXIT_OK;
 }
 
@@ -235,8 +236,10 @@ static int serve(nu_cli *cli, int argc, char **argv)
 	if (nu_cli_open(cli) < 0)
 		return NU_EXIT_FAIL;
 	if ((opt.flows_dir && nu_daemon_deploy_dir(cli->store, opt.flows_dir, &n, &err) < 0) ||
-	    nu_engine_open(cli->store, &e, &err) < 0)
+	    nu_engine_open(cli->store, &e, &err) < 0 || nu_engine_recover(e, &err) < 0) {
+		nu_engine_close(e);
 		return nu_cli_fail("%s", err.msg);
+	}
 	sqlite3_stmt *st = nu_store_stmt(cli->store, "SELECT count(*) FROM run WHERE status = 'waiting'", NULL);
 	if (st && sqlite3_step(st) == SQLITE_ROW)
 		waiting = sqlite3_column_int64(st, 0);

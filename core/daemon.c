@@ -22,6 +22,7 @@ struct daemon {
 	struct event_base *base;
 	struct event *timer, *poll, *sigterm, *sigint, *sighup;
 	int64_t data_version;
+	char flows_seen[64];       /* count and last change of the flow table */
 	int failed;
 	nu_error err;
 };
@@ -55,6 +56,27 @@ static int idle(struct daemon *d)
 	return !pending;
 }
 
+/* A `nurture flow deploy` from another process is picked up before the
+ * next events are read, so no event meets a stale set of flows. */
+static void reload_if_deployed(struct daemon *d)
+{
+	sqlite3_stmt *st = nu_store_stmt(nu_engine_store(d->e),
+		"SELECT count(*) || ':' || coalesce(max(updated_at), 0) || ':' ||"
+		" coalesce(sum(status = 'paused'), 0) FROM flow", NULL);
+	char seen[64] = "";
+	nu_error err;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(seen, sizeof seen, "%s", sqlite3_column_text(st, 0));
+	if (st)
+		sqlite3_reset(st);
+	if (!strcmp(seen, d->flows_seen))
+		return;
+	if (d->flows_seen[0] && nu_engine_reload(d->e, &err) == NU_OK)
+		nu_info("deployed flows changed: reloaded");
+	snprintf(d->flows_seen, sizeof d->flows_seen, "%s", seen);
+}
+
 /* Pumps, then arms the timer for the next due wait. */
 static void work(struct daemon *d)
 {
@@ -62,6 +84,7 @@ static void work(struct daemon *d)
 	int64_t due, now;
 	int did;
 
+	reload_if_deployed(d);
 	if (nu_engine_pump(d->e, &did, &d->err) < 0) {
 		/* A database error: log it and try again shortly rather than
 		 * die; nothing was committed for the failed batch. */

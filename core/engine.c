@@ -17,6 +17,7 @@
 #include "leads.h"
 #include "log.h"
 #include "stages.h"
+#include "tags.h"
 #include "timefmt.h"
 
 #define BATCH 500
@@ -56,13 +57,17 @@ int nu_engine_open(nu_store *s, nu_engine **out, nu_error *err)
 	e->s = s;
 	for (size_t i = 0; i < sizeof test_channels / sizeof *test_channels; i++)
 		nu_engine_add_channel(e, &test_channels[i], NULL);
-	if ((rc = nu_engine_reload(e, err)) == NU_OK &&
-	    (rc = nu_outbox_recover(e, err)) == NU_OK) {
+	if ((rc = nu_engine_reload(e, err)) == NU_OK) {
 		*out = e;
 		return NU_OK;
 	}
 	nu_engine_close(e);
 	return rc;
+}
+
+int nu_engine_recover(nu_engine *e, nu_error *err)
+{
+	return nu_outbox_recover(e, err);
 }
 
 void nu_engine_close(nu_engine *e)
@@ -216,6 +221,74 @@ int nu_json_where_matches(const json_t *where, const json_t *props)
 	return 1;
 }
 
+/* ---- goals ---------------------------------------------------------------- */
+
+/* Is a flow's goal met by `key` reaching `value`? A stage goal is met by
+ * that stage or any further funnel stage. */
+static int goal_met(nu_engine *e, const nu_flow *f, const char *key, const char *value,
+		    const json_t *props)
+{
+	const nu_stage_model *m = nu_stage_model_of(e->s);
+	json_t *goal = json_object_get(f->spec, "goal");
+	const char *want = json_string_value(json_object_get(goal, key));
+
+	if (!want)
+		return 0;
+	int met = !strcmp(want, value);
+	if (!met && !strcmp(key, "stage")) {
+		int w = nu_stage_index(m, want), v = nu_stage_index(m, value);
+		met = w >= 0 && v > w && (size_t)v < m->funnel_len;
+	}
+	return met && (!props || nu_json_where_matches(json_object_get(goal, "where"), props));
+}
+
+/* Ends the lead's waiting runs whose goal `key` is met by `value`. Each run
+ * is judged by the version it is pinned to, not by what is deployed now. */
+static int end_goal_runs(nu_engine *e, int64_t lead_id, const char *key, const char *value,
+			 const json_t *props, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(e->s, "SELECT id, sha FROM run WHERE lead_id = ?"
+					 " AND status = 'waiting'", err);
+	struct { int64_t id; char sha[NU_SHA_HEX]; } runs[64];
+	size_t n = 0;
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, lead_id);
+	while (n < 64 && sqlite3_step(st) == SQLITE_ROW) {
+		runs[n].id = sqlite3_column_int64(st, 0);
+		snprintf(runs[n++].sha, NU_SHA_HEX, "%s", sqlite3_column_text(st, 1));
+	}
+	sqlite3_reset(st);
+	for (size_t i = 0; i < n; i++) {
+		const nu_flow *f = nu_engine_version(e, runs[i].sha, err);
+		if (!f)
+			return NU_EDB;
+		if (goal_met(e, f, key, value, props) && nu_run_end(e, runs[i].id, "goal", NULL, err) < 0)
+			return NU_EDB;
+	}
+	return NU_OK;
+}
+
+/* A lead that already reached a flow's stage or tag goal is not enrolled. */
+static int goal_already_met(nu_engine *e, const nu_flow *f, int64_t lead_id, nu_error *err)
+{
+	json_t *goal = json_object_get(f->spec, "goal");
+	const char *tag = json_string_value(json_object_get(goal, "tag"));
+	nu_lead l;
+	int met = 0;
+
+	if (json_object_get(goal, "stage")) {
+		if (nu_lead_load(e->s, lead_id, &l, err) < 0)
+			return NU_EDB;
+		met = goal_met(e, f, "stage", l.stage, NULL);
+		nu_lead_clear(&l);
+	}
+	if (!met && tag)
+		met = nu_tag_has(e->s, lead_id, tag, err);
+	return met;
+}
+
 /* ---- enrolment ----------------------------------------------------------- */
 
 static struct nu_deployed *find_flow(nu_engine *e, const char *name)
@@ -252,6 +325,11 @@ static int enrol_refusal(nu_engine *e, const nu_flow *f, int64_t lead_id, char *
 	sqlite3_reset(st);
 	if (active)
 		return snprintf(why, len, "already in flow %s", f->name), 1;
+	int met = goal_already_met(e, f, lead_id, err);
+	if (met < 0)
+		return met;
+	if (met)
+		return snprintf(why, len, "the lead already reached the goal of %s", f->name), 1;
 	if (total && (!reentry || !strcmp(reentry, "never")))
 		return snprintf(why, len, "reentry never: lead was in %s before", f->name), 1;
 	if (total && window && nu_store_now(e->s) - last < window)
@@ -321,45 +399,6 @@ int nu_engine_enroll(nu_engine *e, const char *flow, int64_t lead_id, int64_t ev
 	if (nu_lead_live_id(e->s, lead_id, &lead_id, err) < 0)
 		return err->code;
 	return enroll_flow(e, &d->flow, lead_id, event_id, run_id, why, whylen, err);
-}
-
-/* ---- goals ---------------------------------------------------------------- */
-
-/* Ends the lead's waiting runs of flows whose goal `key` is met by `value`. */
-static int end_goal_runs(nu_engine *e, int64_t lead_id, const char *key, const char *value,
-			 const json_t *props, nu_error *err)
-{
-	const nu_stage_model *m = nu_stage_model_of(e->s);
-
-	for (size_t i = 0; i < e->nflows; i++) {
-		json_t *goal = json_object_get(e->flows[i].flow.spec, "goal");
-		const char *want = json_string_value(json_object_get(goal, key));
-		if (!want)
-			continue;
-		int met = !strcmp(want, value);
-		/* A stage goal is met by that stage or any further funnel stage. */
-		if (!met && !strcmp(key, "stage")) {
-			int w = nu_stage_index(m, want), v = nu_stage_index(m, value);
-			met = w >= 0 && v > w && (size_t)v < m->funnel_len;
-		}
-		if (!met || (props && !nu_json_where_matches(json_object_get(goal, "where"), props)))
-			continue;
-		sqlite3_stmt *st = nu_store_stmt(e->s, "SELECT id FROM run WHERE lead_id = ?"
-						 " AND flow = ? AND status = 'waiting'", err);
-		if (!st)
-			return NU_EDB;
-		sqlite3_bind_int64(st, 1, lead_id);
-		sqlite3_bind_text(st, 2, e->flows[i].flow.name, -1, SQLITE_STATIC);
-		int64_t ids[64];
-		size_t n = 0;
-		while (sqlite3_step(st) == SQLITE_ROW && n < 64)
-			ids[n++] = sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-		for (size_t j = 0; j < n; j++)
-			if (nu_run_end(e, ids[j], "goal", NULL, err) < 0)
-				return NU_EDB;
-	}
-	return NU_OK;
 }
 
 /* ---- reading the logs ------------------------------------------------------ */
@@ -608,8 +647,9 @@ static int fire(nu_engine *e, int64_t due, int64_t run_id, int64_t seq, nu_error
 				}
 				sqlite3_reset(r);
 			}
+			/* sleep keeps options in opts; wait_until's table carries them */
 			json_t *opts = json_object_get(req, "opts");
-			const char *on_late = json_string_value(json_object_get(opts, "on_late"));
+			const char *on_late = json_string_value(json_object_get(opts ? opts : req, "on_late"));
 			if (!on_late && f)
 				on_late = nu_flow_spec_str(f, "on_late");
 			int64_t grace = f ? nu_flow_spec_duration(f, "late_after", 3600000) : 3600000;

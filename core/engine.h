@@ -70,6 +70,10 @@ struct nu_channel {
 };
 
 int  nu_engine_open(nu_store *s, nu_engine **out, nu_error *err);
+/* The daemon, once at start: sends left 'sending' by a crash are in doubt
+ * and recorded as unknown. Only the process that dispatches may do this;
+ * a CLI command running beside the daemon must not. */
+int  nu_engine_recover(nu_engine *e, nu_error *err);
 void nu_engine_close(nu_engine *e);
 nu_store *nu_engine_store(nu_engine *e);
 

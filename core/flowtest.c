@@ -449,8 +449,7 @@ static int run_one(nu_lua_sandbox *sb, struct harness *h, int tests, const char 
 		teardown(h);
 		return 0;
 	}
-	sb->instr_used = 0;
-	sb->exhausted = 0;
+	nu_lua_sandbox_reset_budget(sb);
 	lua_getfield(L, tests, name);
 	push_harness_api(L);
 	ok = nu_lua_sandbox_pcall(sb, 1, 0, &err) == NU_OK;

@@ -471,7 +471,9 @@ static int is_blocking(const char *kind)
 static int replayed(nu_run_ctx *ctx, int64_t seq, const char *kind, const char *request,
 		    const nu_journal_row *row, json_t **result)
 {
-	if (strcmp(kind, row->kind) || strcmp(request, row->request)) {
+	/* log text may carry table addresses or pairs() order; only its place
+	 * in the sequence must match. */
+	if (strcmp(kind, row->kind) || (strcmp(kind, "log") && strcmp(request, row->request))) {
 		nu_error_set(&ctx->err, NU_ESTATE,
 			"journal mismatch at step %lld: the flow now asks for %s %.160s but the run "
 			"recorded %s %.160s; the run is stopped rather than guessed forward",
@@ -498,6 +500,13 @@ int nu_effect(nu_run_ctx *ctx, const char *kind, json_t *request, json_t **resul
 	*result = NULL;
 	if (!text)
 		return nu_error_set(&ctx->err, NU_ENOMEM, "out of memory"), -1;
+	/* op_id = run_id * 65536 + seq: a run has 65 535 effects at most. */
+	if (seq >= 65535) {
+		free(text);
+		return nu_error_set(&ctx->err, NU_ESTATE,
+			"run %lld reached 65 535 effects; a flow that loops forever should end and "
+			"re-enrol instead", (long long)ctx->run_id), -1;
+	}
 	if (ctx->run_id && (size_t)seq < ctx->njournal) {
 		rc = replayed(ctx, seq, kind, text, &ctx->journal[seq], result);
 		free(text);

@@ -276,7 +276,14 @@ static int l_lead_get(lua_State *L)
 
 static int l_lead_set(lua_State *L)
 {
+	static const char *const reserved[] = { "stage", "owner", "id", "created_at",
+						"last_event_at", "heat", "fit", NULL };
 	const char *field = luaL_checkstring(L, 2);
+
+	for (const char *const *r = reserved; *r; r++)
+		if (!strcmp(field, *r))
+			return luaL_error(L, "lead:set: '%s' cannot be set (use lead:stage or lead:score)",
+					  field);
 	luaL_checkany(L, 3);
 	json_t *v = arg_json(L, 3, "lead:set");
 	return ok_effect(L, "lead.set", json_pack("{s:s,s:o}", "field", field, "value", v));

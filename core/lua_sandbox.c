@@ -154,6 +154,14 @@ int nu_lua_sandbox_open(nu_lua_sandbox *sb, size_t mem_limit,
 	return NU_OK;
 }
 
+void nu_lua_sandbox_reset_budget(nu_lua_sandbox *sb)
+{
+	sb->instr_used = 0;
+	sb->exhausted = 0;
+	if (sb->instr_limit)
+		lua_sethook(sb->L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+}
+
 void nu_lua_sandbox_close(nu_lua_sandbox *sb)
 {
 	if (sb->L)

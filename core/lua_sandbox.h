@@ -50,4 +50,8 @@ int nu_lua_sandbox_pcall(nu_lua_sandbox *sb, int nargs, int nresults,
 
 nu_lua_sandbox *nu_lua_sandbox_of(lua_State *L);
 
+/* Gives the state a fresh instruction budget (the hook back to its normal
+ * rate), for harnesses that run several scripts in one state. */
+void nu_lua_sandbox_reset_budget(nu_lua_sandbox *sb);
+
 #endif

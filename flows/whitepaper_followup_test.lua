@@ -39,6 +39,16 @@ return {
       t:expect_sends(lead, 0)
     end,
 
+    ["a lead already at SQL is not enrolled (the goal is met)"] = function(t)
+      local lead = t:lead{ email = "sql@y.cn" }
+      t:stage(lead, "SQL")
+      t:event(lead, "form.submitted", { form = "whitepaper" })
+      t:advance("10d")
+      t:expect_sends(lead, 0)
+      local runs = t:runs(lead)
+      if #runs ~= 0 then error("expected no run, got " .. #runs) end
+    end,
+
     ["reaching SQL ends the run, even while it waits"] = function(t)
       local lead = t:lead{ email = "z@y.cn" }
       t:event(lead, "form.submitted", { form = "whitepaper" })
