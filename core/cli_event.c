@@ -46,20 +46,10 @@ static int add_lead_ref(nu_cli *cli, json_t *rec, const char *ref)
 	    strlen(ref + (ref[0] == '#')))
 		return nu_cli_fail("%s", err.msg), -1;   /* an id that does not exist */
 	/* An identity nobody has yet: the event creates the lead. */
-	const char *colon = strchr(ref, ':');
-	if (colon) {
-		char kind[32];
-		size_t n = (size_t)(colon - ref);
-		if (n < sizeof kind) {
-			memcpy(kind, ref, n);
-			kind[n] = '\0';
-			if (nu_identity_kind_lookup(kind) >= 0) {
-				json_object_set_new(rec, kind, json_string(colon + 1));
-				return 0;
-			}
-		}
-	}
-	json_object_set_new(rec, strchr(ref, '@') ? "email" : "phone", json_string(ref));
+	const char *value;
+	int kind = nu_identity_split_ref(ref, &value);
+	json_object_set_new(rec, kind >= 0 ? nu_identity_kind_name(kind) :
+			    strchr(ref, '@') ? "email" : "phone", json_string(value));
 	return 0;
 }
 

@@ -119,12 +119,6 @@ int nu_event_append(nu_store *s, const nu_event_in *in, int64_t *id, nu_error *e
 	return NU_OK;
 }
 
-static char *text_dup(sqlite3_stmt *st, int col)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-	return t ? strdup((const char *)t) : NULL;
-}
-
 /* Reads one event row; returns its prev_id (0 at the chain's end). */
 static int read_event(nu_store *s, int64_t id, nu_event *ev, int64_t *prev,
 		      nu_error *err)
@@ -144,11 +138,11 @@ static int read_event(nu_store *s, int64_t id, nu_event *ev, int64_t *prev,
 	if (ev) {
 		ev->id = id;
 		ev->lead_id = sqlite3_column_int64(st, 0);
-		ev->type = text_dup(st, 2);
+		ev->type = nu_store_text_dup(st, 2);
 		ev->at = sqlite3_column_int64(st, 3);
-		ev->props = text_dup(st, 4);
-		ev->source = text_dup(st, 5);
-		ev->dedupe_key = text_dup(st, 6);
+		ev->props = nu_store_text_dup(st, 4);
+		ev->source = nu_store_text_dup(st, 5);
+		ev->dedupe_key = nu_store_text_dup(st, 6);
 	}
 	*prev = sqlite3_column_int64(st, 1);
 	sqlite3_reset(st);

@@ -26,6 +26,23 @@ int nu_identity_kind_lookup(const char *name)
 	return -1;
 }
 
+int nu_identity_split_ref(const char *ref, const char **value)
+{
+	const char *colon = strchr(ref, ':');
+	char kind[32];
+	size_t n;
+
+	*value = ref;
+	if (!colon || (n = (size_t)(colon - ref)) >= sizeof kind)
+		return -1;
+	memcpy(kind, ref, n);
+	kind[n] = '\0';
+	int k = nu_identity_kind_lookup(kind);
+	if (k >= 0)
+		*value = colon + 1;
+	return k;
+}
+
 int nu_identity_normalize(nu_store *s, int kind, const char *raw,
 			  nu_identity *out, nu_error *err)
 {

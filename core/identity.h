@@ -37,6 +37,9 @@ typedef struct nu_resolve_result {
 
 const char *nu_identity_kind_name(int kind);
 int nu_identity_kind_lookup(const char *name);   /* -1 if unknown */
+/* "crm_id:SF-1" → NU_ID_CRM_ID and *value = "SF-1"; -1 when ref does not
+ * start with a known kind and a colon (*value is then ref). */
+int nu_identity_split_ref(const char *ref, const char **value);
 
 /* Normalises `raw` for `kind` (email lower-cased, phone to E.164 with the
  * store's default country, tokens trimmed). NU_EINVAL names the problem. */

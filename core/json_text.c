@@ -137,6 +137,12 @@ static void put_value(struct buf *b, const json_t *v, int depth)
 	}
 }
 
+json_t *nu_json_parse_or_null(const char *text)
+{
+	json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+	return v ? v : json_null();
+}
+
 char *nu_json_text(const json_t *v)
 {
 	struct buf b = { 0 };

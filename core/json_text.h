@@ -17,4 +17,8 @@
  * a tree nested deeper than 64 levels. The caller frees it with free(). */
 char *nu_json_text(const json_t *v);
 
+/* Parses stored JSON text; JSON null for NULL or unreadable text (used
+ * when showing stored rows, where one damaged row must not hide the rest). */
+json_t *nu_json_parse_or_null(const char *text);
+
 #endif

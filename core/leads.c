@@ -36,12 +36,6 @@ int nu_lead_field_lookup(const char *name)
 	return -1;
 }
 
-static char *column_dup(sqlite3_stmt *st, int col)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-	return t ? strdup((const char *)t) : NULL;
-}
-
 static int64_t column_int_or0(sqlite3_stmt *st, int col)
 {
 	return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 :
@@ -71,13 +65,13 @@ int nu_lead_load(nu_store *s, int64_t id, nu_lead *out, nu_error *err)
 	out->id = id;
 	snprintf(out->stage, sizeof out->stage, "%s", sqlite3_column_text(st, 0));
 	for (int i = 0; i < NU_LEAD_NFIELDS; i++)
-		out->field[i] = column_dup(st, 1 + i);
+		out->field[i] = nu_store_text_dup(st, 1 + i);
 	out->custom = json_loads((const char *)sqlite3_column_text(st, 10), 0, NULL);
 	if (!json_is_object(out->custom)) {
 		json_decref(out->custom);
 		out->custom = json_object();
 	}
-	out->owner = column_dup(st, 11);
+	out->owner = nu_store_text_dup(st, 11);
 	out->fit_score = sqlite3_column_double(st, 12);
 	out->heat_score = sqlite3_column_double(st, 13);
 	out->stage_at = sqlite3_column_int64(st, 14);
@@ -85,7 +79,7 @@ int nu_lead_load(nu_store *s, int64_t id, nu_lead *out, nu_error *err)
 	out->updated_at = sqlite3_column_int64(st, 16);
 	out->last_event_id = column_int_or0(st, 17);
 	out->merged_into = column_int_or0(st, 18);
-	out->source = column_dup(st, 19);
+	out->source = nu_store_text_dup(st, 19);
 	sqlite3_reset(st);
 	return NU_OK;
 }
@@ -445,17 +439,8 @@ int nu_lead_resolve_ref(nu_store *s, const char *ref, int64_t *id, nu_error *err
 	/* Plain numbers shorter than a mobile number are lead ids. */
 	if (all_digits(ref, &ndigits) && ndigits < 11)
 		return nu_lead_live_id(s, strtoll(ref, NULL, 10), id, err);
-	if (colon) {
-		char kname[32];
-		size_t klen = (size_t)(colon - ref);
-		if (klen < sizeof kname) {
-			memcpy(kname, ref, klen);
-			kname[klen] = '\0';
-			kind = nu_identity_kind_lookup(kname);
-		}
-	}
-	if (kind >= 0) {
-		ref = colon + 1;
+	if ((kind = nu_identity_split_ref(ref, &ref)) >= 0) {
+		/* kind:value */
 	} else if (colon && colon > ref && !strchr(ref, '@') &&
 		   strspn(ref, "abcdefghijklmnopqrstuvwxyz_") == (size_t)(colon - ref)) {
 		return nu_error_set(err, NU_EINVAL,

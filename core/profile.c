@@ -3,6 +3,7 @@
  */
 #include <string.h>
 #include "events.h"
+#include "json_text.h"
 #include "leads.h"
 #include "profile.h"
 #include "stages.h"
@@ -23,12 +24,6 @@ static json_t *col_json(sqlite3_stmt *st, int col)
 	case SQLITE_FLOAT: return json_real(sqlite3_column_double(st, col));
 	default: return json_string((const char *)sqlite3_column_text(st, col));
 	}
-}
-
-static json_t *parsed(const char *text)
-{
-	json_t *v = text ? json_loads(text, 0, NULL) : NULL;
-	return v ? v : json_null();
 }
 
 /* Runs a query bound to the lead id and collects rows as objects. Column
@@ -53,7 +48,7 @@ static int rows_json(nu_store *s, const char *sql, int64_t id, json_t *into,
 			if (!strcmp(name, "at") || (n > 3 && strcmp(name + n - 3, "_at") == 0))
 				v = time_json(sqlite3_column_int64(st, c));
 			else if (n > 5 && strcmp(name + n - 5, "_json") == 0) {
-				v = parsed((const char *)sqlite3_column_text(st, c));
+				v = nu_json_parse_or_null((const char *)sqlite3_column_text(st, c));
 				key[n - 5] = '\0';
 			} else
 				v = col_json(st, c);
@@ -105,7 +100,7 @@ static json_t *events_json(const nu_event *ev, size_t n)
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(a, json_pack("{s:I,s:s,s:o,s:o,s:o,s:o}",
 			"id", (json_int_t)ev[i].id, "type", ev[i].type, "at", time_json(ev[i].at),
-			"props", parsed(ev[i].props),
+			"props", nu_json_parse_or_null(ev[i].props),
 			"source", ev[i].source ? json_string(ev[i].source) : json_null(),
 			"dedupe_key", ev[i].dedupe_key ? json_string(ev[i].dedupe_key) : json_null()));
 	return a;

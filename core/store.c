@@ -45,6 +45,12 @@ int nu_store_fail(nu_store *s, nu_error *err, const char *what)
 			    s && s->db ? sqlite3_errmsg(s->db) : "no database");
 }
 
+char *nu_store_text_dup(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	return t ? strdup((const char *)t) : NULL;
+}
+
 int nu_store_exec(nu_store *s, const char *sql, nu_error *err)
 {
 	char *msg = NULL;

@@ -60,6 +60,9 @@ sqlite3_stmt *nu_store_stmt(nu_store *s, const char *sql, nu_error *err);
  * and returns NU_EDB. */
 int nu_store_fail(nu_store *s, nu_error *err, const char *what);
 
+/* A copy of a text column (free with free()), or NULL for SQL NULL. */
+char *nu_store_text_dup(sqlite3_stmt *st, int col);
+
 /* Runs one or more statements with no results (schema, pragmas). */
 int nu_store_exec(nu_store *s, const char *sql, nu_error *err);
 

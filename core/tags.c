@@ -65,6 +65,18 @@ const char *nu_tag_default_category(const char *name)
 	return "attribute";
 }
 
+/* Binds a definition to ?1..?6 (name, category, class, weight, ttl, description). */
+static void bind_def(sqlite3_stmt *st, const nu_tag_def *d)
+{
+	sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, d->category, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, d->tag_class, -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 4, d->weight);
+	if (d->ttl_ms)
+		sqlite3_bind_int64(st, 5, d->ttl_ms);
+	sqlite3_bind_text(st, 6, d->description[0] ? d->description : NULL, -1, SQLITE_STATIC);
+}
+
 int nu_tag_def_put(nu_store *s, const nu_tag_def *d, nu_error *err)
 {
 	sqlite3_stmt *st;
@@ -89,14 +101,7 @@ int nu_tag_def_put(nu_store *s, const nu_tag_def *d, nu_error *err)
 		" description = excluded.description", err);
 	if (!st)
 		return NU_EDB;
-	sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, d->category, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, d->tag_class, -1, SQLITE_STATIC);
-	sqlite3_bind_double(st, 4, d->weight);
-	if (d->ttl_ms)
-		sqlite3_bind_int64(st, 5, d->ttl_ms);
-	sqlite3_bind_text(st, 6, d->description[0] ? d->description : NULL, -1,
-			  SQLITE_STATIC);
+	bind_def(st, d);
 	return sqlite3_step(st) == SQLITE_DONE ? NU_OK :
 	       nu_store_fail(s, err, "saving tag definition");
 }
@@ -110,13 +115,7 @@ int nu_tag_def_same(nu_store *s, const nu_tag_def *d, nu_error *err)
 
 	if (!st)
 		return NU_EDB;
-	sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, d->category, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, d->tag_class, -1, SQLITE_STATIC);
-	sqlite3_bind_double(st, 4, d->weight);
-	if (d->ttl_ms)
-		sqlite3_bind_int64(st, 5, d->ttl_ms);
-	sqlite3_bind_text(st, 6, d->description[0] ? d->description : NULL, -1, SQLITE_STATIC);
+	bind_def(st, d);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		same = sqlite3_column_int(st, 0) > 0;

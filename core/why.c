@@ -2,13 +2,8 @@
  * why.c — assembling the explanation of a lead's runs.
  */
 #include <string.h>
+#include "json_text.h"
 #include "why.h"
-
-static json_t *parsed(const unsigned char *text)
-{
-	json_t *v = text ? json_loads((const char *)text, 0, NULL) : NULL;
-	return v ? v : json_null();
-}
 
 static int add_steps(nu_store *s, int64_t run_id, json_t *run, nu_error *err)
 {
@@ -24,8 +19,8 @@ static int add_steps(nu_store *s, int64_t run_id, json_t *run, nu_error *err)
 		json_t *step = json_pack("{s:I,s:s,s:o,s:o,s:I}",
 			"seq", (json_int_t)sqlite3_column_int64(st, 0),
 			"kind", sqlite3_column_text(st, 1),
-			"request", parsed(sqlite3_column_text(st, 2)),
-			"result", parsed(sqlite3_column_text(st, 3)),
+			"request", nu_json_parse_or_null((const char *)sqlite3_column_text(st, 2)),
+			"result", nu_json_parse_or_null((const char *)sqlite3_column_text(st, 3)),
 			"at", (json_int_t)sqlite3_column_int64(st, 4));
 		if (sqlite3_column_type(st, 5) != SQLITE_NULL)
 			json_object_set_new(step, "done_at", json_integer(sqlite3_column_int64(st, 5)));
@@ -103,7 +98,7 @@ static int add_trigger(nu_store *s, int64_t event_id, json_t *run, nu_error *err
 		json_object_set_new(run, "trigger", json_pack("{s:I,s:s,s:I,s:o}", "event_id",
 			(json_int_t)event_id, "type", sqlite3_column_text(st, 0),
 			"at", (json_int_t)sqlite3_column_int64(st, 1), "props",
-			parsed(sqlite3_column_text(st, 2))));
+			nu_json_parse_or_null((const char *)sqlite3_column_text(st, 2))));
 	sqlite3_reset(st);
 	return NU_OK;
 }

@@ -7,17 +7,6 @@
 #include "identity.h"
 #include "testutil.h"
 
-static int64_t a_lead(struct test_db *t, const char *email)
-{
-	nu_identity id;
-	nu_resolve_result r;
-	nu_error err;
-
-	assert_int_equal(nu_identity_normalize(t->s, NU_ID_EMAIL, email, &id, &err), NU_OK);
-	assert_int_equal(nu_identity_resolve(t->s, &id, 1, "t", &r, &err), NU_OK);
-	return r.lead_id;
-}
-
 static void dedupe_key_stores_one_event(void **state)
 {
 	struct test_db t;
@@ -28,7 +17,7 @@ static void dedupe_key_stores_one_event(void **state)
 
 	(void)state;
 	test_db_open(&t);
-	lead = a_lead(&t, "e@x.cn");
+	lead = test_lead(&t, NU_ID_EMAIL, "e@x.cn");
 	in = (nu_event_in){ .lead_id = lead, .type = "form.submitted", .props = props,
 			    .source = "api", .dedupe_key = "form-123" };
 	assert_int_equal(nu_event_append(t.s, &in, &id1, &err), NU_OK);
@@ -55,7 +44,7 @@ static void bad_events_refused(void **state)
 
 	(void)state;
 	test_db_open(&t);
-	lead = a_lead(&t, "e@x.cn");
+	lead = test_lead(&t, NU_ID_EMAIL, "e@x.cn");
 	in = (nu_event_in){ .lead_id = lead, .type = "Email Opened" };
 	assert_int_equal(nu_event_append(t.s, &in, &id, &err), NU_EINVAL);
 	assert_non_null(strstr(err.msg, "Email Opened"));
@@ -84,8 +73,8 @@ static void timeline_newest_first_and_paged(void **state)
 
 	(void)state;
 	test_db_open(&t);
-	a = a_lead(&t, "a@x.cn");
-	b = a_lead(&t, "b@x.cn");
+	a = test_lead(&t, NU_ID_EMAIL, "a@x.cn");
+	b = test_lead(&t, NU_ID_EMAIL, "b@x.cn");
 	/* Interleave two leads' events: each timeline must hold only its own. */
 	for (int i = 0; i < 25; i++) {
 		snprintf(type, sizeof type, "page.viewed%d", i);
@@ -107,7 +96,7 @@ static void timeline_newest_first_and_paged(void **state)
 	nu_events_free(ev, n);
 	assert_int_equal(nu_event_count(t.s, b, &count, &err), NU_OK);
 	assert_int_equal(count, 12);
-	int64_t fresh = a_lead(&t, "c@x.cn");
+	int64_t fresh = test_lead(&t, NU_ID_EMAIL, "c@x.cn");
 	assert_int_equal(nu_event_timeline(t.s, fresh, 0, 10, &ev, &n, &err), NU_OK);
 	assert_int_equal(n, 0);
 	assert_null(ev);

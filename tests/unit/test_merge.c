@@ -11,17 +11,6 @@
 #include "tags.h"
 #include "testutil.h"
 
-static int64_t lead_with(struct test_db *t, int kind, const char *value)
-{
-	nu_identity id;
-	nu_resolve_result r;
-	nu_error err;
-
-	assert_int_equal(nu_identity_normalize(t->s, kind, value, &id, &err), NU_OK);
-	assert_int_equal(nu_identity_resolve(t->s, &id, 1, "test", &r, &err), NU_OK);
-	return r.lead_id;
-}
-
 static void event(struct test_db *t, int64_t lead, const char *type)
 {
 	nu_event_in in = { .lead_id = lead, .type = type, .source = "test" };
@@ -54,8 +43,8 @@ static void form_ties_anonymous_visitor_to_known_lead(void **state)
 
 	(void)state;
 	test_db_open(&t);
-	a = lead_with(&t, NU_ID_EMAIL, "zhang.wei@hengtai.com");
-	b = lead_with(&t, NU_ID_ANONYMOUS_ID, "anon-1f2e");
+	a = test_lead(&t, NU_ID_EMAIL, "zhang.wei@hengtai.com");
+	b = test_lead(&t, NU_ID_ANONYMOUS_ID, "anon-1f2e");
 	attrs(&t, a, "{\"name\":\"张伟\"}");
 	attrs(&t, b, "{\"name\":\"Visitor\",\"company\":\"恒泰\",\"pages\":3}");
 	event(&t, a, "email.opened");
@@ -123,9 +112,9 @@ static void chained_merges_resolve_to_last_survivor(void **state)
 
 	(void)state;
 	test_db_open(&t);
-	a = lead_with(&t, NU_ID_EMAIL, "a@x.cn");
-	b = lead_with(&t, NU_ID_EMAIL, "b@x.cn");
-	c = lead_with(&t, NU_ID_EMAIL, "c@x.cn");
+	a = test_lead(&t, NU_ID_EMAIL, "a@x.cn");
+	b = test_lead(&t, NU_ID_EMAIL, "b@x.cn");
+	c = test_lead(&t, NU_ID_EMAIL, "c@x.cn");
 	assert_int_equal(nu_lead_merge(t.s, b, c, "test", &err), NU_OK);
 	assert_int_equal(nu_lead_merge(t.s, a, b, "test", &err), NU_OK);
 	assert_int_equal(nu_lead_live_id(t.s, c, &live, &err), NU_OK);
@@ -150,9 +139,9 @@ static void three_leads_in_one_record(void **state)
 
 	(void)state;
 	test_db_open(&t);
-	a = lead_with(&t, NU_ID_EMAIL, "a@x.cn");
-	b = lead_with(&t, NU_ID_PHONE, "13800138000");
-	c = lead_with(&t, NU_ID_WECHAT_OPENID, "oOPENID");
+	a = test_lead(&t, NU_ID_EMAIL, "a@x.cn");
+	b = test_lead(&t, NU_ID_PHONE, "13800138000");
+	c = test_lead(&t, NU_ID_WECHAT_OPENID, "oOPENID");
 	assert_int_equal(nu_identity_normalize(t.s, NU_ID_WECHAT_OPENID, "oOPENID", &ids[0], &err), NU_OK);
 	assert_int_equal(nu_identity_normalize(t.s, NU_ID_PHONE, "+86 138 0013 8000", &ids[1], &err), NU_OK);
 	assert_int_equal(nu_identity_normalize(t.s, NU_ID_EMAIL, "A@x.cn", &ids[2], &err), NU_OK);

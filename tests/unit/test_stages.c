@@ -6,17 +6,6 @@
 #include "stages.h"
 #include "testutil.h"
 
-static int64_t a_lead(struct test_db *t, const char *email)
-{
-	nu_identity id;
-	nu_resolve_result r;
-	nu_error err;
-
-	assert_int_equal(nu_identity_normalize(t->s, NU_ID_EMAIL, email, &id, &err), NU_OK);
-	assert_int_equal(nu_identity_resolve(t->s, &id, 1, "t", &r, &err), NU_OK);
-	return r.lead_id;
-}
-
 static int allowed(const nu_stage_model *m, const char *from, const char *to)
 {
 	return m->allowed[nu_stage_index(m, from)][nu_stage_index(m, to)];
@@ -53,7 +42,7 @@ static void transitions_are_logged_and_checked(void **state)
 
 	(void)state;
 	test_db_open(&t);
-	lead = a_lead(&t, "s@x.cn");
+	lead = test_lead(&t, NU_ID_EMAIL, "s@x.cn");
 	t.now += 5000;
 	assert_int_equal(nu_stage_set(t.s, lead, "MQL", "heat >= 60", "rule:scoring", &changed, &err), NU_OK);
 	assert_int_equal(changed, 1);
@@ -97,10 +86,10 @@ static void custom_model_from_config(void **state)
 	assert_int_equal(nu_stage_model_build(&m, funnel, 4, side, 2, &err), NU_OK);
 	test_db_open(&t);
 	nu_store_settings_of(t.s)->stages = &m;
-	lead = a_lead(&t, "c@x.cn");
+	lead = test_lead(&t, NU_ID_EMAIL, "c@x.cn");
 	assert_int_equal(test_query_int(&t, "SELECT count(*) FROM lead WHERE stage = 'Prospect'", -1), 1);
 	assert_int_equal(nu_stage_set(t.s, lead, "Qualified", "demo", "cli", NULL, &err), NU_OK);
-	a_lead(&t, "d@x.cn");
+	test_lead(&t, NU_ID_EMAIL, "d@x.cn");
 	assert_int_equal(nu_stage_counts(t.s, counts, &err), NU_OK);
 	assert_int_equal(counts[0], 1);
 	assert_int_equal(counts[2], 1);

@@ -6,17 +6,6 @@
 #include "tags.h"
 #include "testutil.h"
 
-static int64_t a_lead(struct test_db *t)
-{
-	nu_identity id;
-	nu_resolve_result r;
-	nu_error err;
-
-	assert_int_equal(nu_identity_normalize(t->s, NU_ID_EMAIL, "t@x.cn", &id, &err), NU_OK);
-	assert_int_equal(nu_identity_resolve(t->s, &id, 1, "t", &r, &err), NU_OK);
-	return r.lead_id;
-}
-
 static void names_are_checked(void **state)
 {
 	static const char *const good[] = { "interest:crm", "source:webinar", "行业:制造业",
@@ -48,7 +37,7 @@ static void add_has_list_remove_with_history(void **state)
 
 	(void)state;
 	test_db_open(&t);
-	lead = a_lead(&t);
+	lead = test_lead(&t, NU_ID_EMAIL, "t@x.cn");
 	assert_int_equal(nu_tag_has(t.s, lead, "interest:crm", &err), 0);
 	assert_int_equal(nu_tag_add(t.s, lead, "interest:crm", -1, "form", &err), NU_OK);
 	assert_int_equal(nu_tag_add(t.s, lead, "behavior:opened", 2.5, "email", &err), NU_OK);
@@ -91,7 +80,7 @@ static void definitions_give_weight_class_and_ttl(void **state)
 
 	(void)state;
 	test_db_open(&t);
-	lead = a_lead(&t);
+	lead = test_lead(&t, NU_ID_EMAIL, "t@x.cn");
 	assert_int_equal(nu_tag_def_put(t.s, &def, &err), NU_OK);
 	assert_int_equal(nu_tag_add(t.s, lead, def.name, -1, "zoom", &err), NU_OK);
 	assert_int_equal(nu_tag_list(t.s, lead, &tags, &n, &err), NU_OK);
@@ -122,7 +111,7 @@ static void tags_expire_on_their_own(void **state)
 
 	(void)state;
 	test_db_open(&t);
-	lead = a_lead(&t);
+	lead = test_lead(&t, NU_ID_EMAIL, "t@x.cn");
 	assert_int_equal(nu_tag_def_put(t.s, &def, &err), NU_OK);
 	assert_int_equal(nu_tag_add(t.s, lead, "behaviour:hot", -1, "rule", &err), NU_OK);
 	assert_int_equal(nu_tag_add(t.s, lead, "interest:crm", -1, "form", &err), NU_OK);

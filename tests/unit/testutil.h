@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "identity.h"
 #include "store.h"
 
 #define T0 1790000000000LL   /* 2026-09-21T…Z: a fixed "now" for tests */
@@ -67,6 +68,19 @@ static inline int64_t test_query_int(struct test_db *t, const char *sql, int64_t
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	return v;
+}
+
+/* A lead named by one identity, created if nobody has it. */
+static inline int64_t test_lead(struct test_db *t, int kind, const char *value)
+{
+	nu_identity id;
+	nu_resolve_result r;
+	nu_error err;
+
+	if (nu_identity_normalize(t->s, kind, value, &id, &err) != NU_OK ||
+	    nu_identity_resolve(t->s, &id, 1, "test", &r, &err) != NU_OK)
+		fail_msg("test_lead %s: %s", value, err.msg);
+	return r.lead_id;
 }
 
 #endif
