@@ -26,9 +26,14 @@ static nu_run_ctx *ctx_of(lua_State *L)
  * JSON in *res), 0 when the run must yield. Steals req. */
 static int effect(lua_State *L, const char *kind, json_t *req, json_t **res)
 {
-	nu_run_ctx *ctx = ctx_of(L);
+	nu_run_ctx *ctx = nu_lua_sandbox_of(L)->owner;
 	int rc;
 
+	/* Every error path releases req first: luaL_error does not return. */
+	if (!ctx) {
+		json_decref(req);
+		ctx_of(L);
+	}
 	if (ctx->failed) {
 		json_decref(req);
 		luaL_error(L, "%s", ctx->err.msg);
@@ -117,10 +122,14 @@ static int l_sleep(lua_State *L)
 {
 	json_t *req, *res;
 
+	json_t *opts = NULL;
+
 	check_duration(L, 1, "sleep");
-	req = json_pack("{s:s}", "d", lua_tostring(L, 1));
 	if (lua_istable(L, 2))
-		json_object_set_new(req, "opts", arg_json(L, 2, "sleep: options"));
+		opts = arg_json(L, 2, "sleep: options");   /* may raise: before req exists */
+	req = json_pack("{s:s}", "d", lua_tostring(L, 1));
+	if (opts)
+		json_object_set_new(req, "opts", opts);
 	if (!effect(L, "sleep", req, &res))
 		return lua_yield(L, 0);
 	return wait_result(L, res);
@@ -157,11 +166,14 @@ static int l_wait_until(lua_State *L)
 static int l_wait_event(lua_State *L)
 {
 	const char *type = luaL_checkstring(L, 1);
-	json_t *req = json_pack("{s:s}", "type", type), *res, *ev;
+	json_t *opts = NULL, *req, *res, *ev;
 
 	if (!lua_isnoneornil(L, 2)) {
 		luaL_checktype(L, 2, LUA_TTABLE);
-		json_t *opts = arg_json(L, 2, "wait_event: options");
+		opts = arg_json(L, 2, "wait_event: options");
+	}
+	req = json_pack("{s:s}", "type", type);
+	if (opts) {
 		json_t *within = json_object_get(opts, "within");
 		int64_t ms;
 		if (within && (!json_is_string(within) ||
@@ -291,9 +303,13 @@ static int l_lead_set(lua_State *L)
 
 static int l_lead_tag(lua_State *L)
 {
-	json_t *req = json_pack("{s:s}", "tag", luaL_checkstring(L, 2));
-	if (!lua_isnoneornil(L, 3))
-		json_object_set_new(req, "weight", json_real(luaL_checknumber(L, 3)));
+	const char *tag = luaL_checkstring(L, 2);
+	int weighted = !lua_isnoneornil(L, 3);
+	double weight = weighted ? luaL_checknumber(L, 3) : 0;
+	json_t *req = json_pack("{s:s}", "tag", tag);
+
+	if (weighted)
+		json_object_set_new(req, "weight", json_real(weight));
 	return ok_effect(L, "lead.tag", req);
 }
 
@@ -315,19 +331,25 @@ static int l_lead_score(lua_State *L)
 	const char *which = luaL_checkstring(L, 2);
 	json_t *req;
 
+	const char *half_life = NULL;
+	int adding = !lua_isnoneornil(L, 3);
+	double add;
+
 	luaL_argcheck(L, !strcmp(which, "heat") || !strcmp(which, "fit"), 2,
 		      "score is \"heat\" or \"fit\"");
-	req = json_pack("{s:s}", "score", which);
-	if (!lua_isnoneornil(L, 3))
-		json_object_set_new(req, "add", json_real(luaL_checknumber(L, 3)));
+	add = adding ? luaL_checknumber(L, 3) : 0;
 	if (lua_istable(L, 4)) {
 		lua_getfield(L, 4, "half_life");
 		if (!lua_isnil(L, -1)) {
 			check_duration(L, -1, "lead:score: half_life");
-			json_object_set_new(req, "half_life", json_string(lua_tostring(L, -1)));
+			half_life = lua_tostring(L, -1);   /* stays on the stack while used */
 		}
-		lua_pop(L, 1);
 	}
+	req = json_pack("{s:s}", "score", which);
+	if (adding)
+		json_object_set_new(req, "add", json_real(add));
+	if (half_life)
+		json_object_set_new(req, "half_life", json_string(half_life));
 	return value_effect(L, "lead.score", req);
 }
 

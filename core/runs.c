@@ -225,9 +225,19 @@ int nu_rule_apply(nu_engine *e, const nu_flow *rule, int64_t lead_id, int64_t ev
 	if ((rc = nu_lua_flow_open(&sb, rule->bundle, &ctx, NU_STEP_MEM_LIMIT,
 				   NU_STEP_INSTR_LIMIT, err)) < 0)
 		return rc;
+	/* A rule applies whole or not at all: one that fails half-way must not
+	 * leave its first tag or points behind on every event. */
+	if ((rc = nu_store_savepoint(e->s, err)) < 0) {
+		nu_lua_sandbox_close(&sb);
+		return rc;
+	}
 	if ((rc = load_run_function(&sb, rule, err)) == NU_OK)
 		status = execute(&sb, &ctx, why, sizeof why);
 	nu_lua_sandbox_close(&sb);
+	if (rc < 0 || database_failed(&ctx) || ctx.failed || status != LUA_OK)
+		nu_store_rollback_to(e->s);
+	else if ((rc = nu_store_release(e->s, err)) < 0)
+		return rc;
 	if (rc < 0 || database_failed(&ctx)) {
 		if (rc == NU_OK)
 			*err = ctx.err;
