@@ -24,6 +24,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
+import nurture_cli  # noqa: E402
 from tap import eq, ok  # noqa: E402
 
 if len(sys.argv) != 3:
@@ -36,33 +37,13 @@ WHITEPAPER_TEST = os.path.join(ROOT, "flows", "whitepaper_followup_test.lua")
 FLOW = "whitepaper_followup"
 DAY_MS = 86400000
 
-WORK = tempfile.mkdtemp(prefix="nurture-flows-test-")
-ENV = dict(os.environ)
-ENV.pop("NURTURE_CONFIG", None)     # each directory's ./nurture.conf.lua is used
-
-
-def run(*args, cwd=None):
-    """Run nurture with args in WORK (or cwd); return the CompletedProcess."""
-    return subprocess.run([NURTURE] + list(args), cwd=cwd or WORK, env=ENV,
-                          capture_output=True, text=True, timeout=60)
-
-
-def show(p):
-    return "exit %s\nstdout: %s\nstderr: %s" % (p.returncode, p.stdout[-3000:], p.stderr[-3000:])
-
-
-def run_json(*args, cwd=None):
-    """Run nurture --json with args; return (process, parsed stdout or None)."""
-    p = run("--json", *args, cwd=cwd)
-    try:
-        return p, json.loads(p.stdout)
-    except ValueError:
-        ok(False, "nurture --json %s prints JSON" % " ".join(args), show(p))
-        return p, None
-
-
-def exit_is(p, want, name):
-    return ok(p.returncode == want, name, "want exit %d\n%s" % (want, show(p)))
+CLI = nurture_cli.Cli(NURTURE, "nurture-flows-test-")
+WORK = CLI.work
+ENV = CLI.env
+run = CLI.run
+run_json = CLI.run_json
+exit_is = CLI.exit_is
+show = nurture_cli.show
 
 
 def write(path, text):

@@ -1,0 +1,41 @@
+"""Running the nurture binary from Python integration tests.
+
+One Cli object per test script: it owns the temporary working folder and
+the environment (NURTURE_CONFIG removed, so each folder's own
+./nurture.conf.lua is used), and its calls report through tap.py.
+"""
+import json
+import os
+import subprocess
+import tempfile
+
+from tap import ok
+
+
+class Cli:
+    def __init__(self, binary, prefix):
+        self.binary = os.path.abspath(binary)
+        self.work = tempfile.mkdtemp(prefix=prefix)
+        self.env = dict(os.environ)
+        self.env.pop("NURTURE_CONFIG", None)
+
+    def run(self, *args, cwd=None):
+        """Run nurture with args in the work folder (or cwd)."""
+        return subprocess.run([self.binary] + list(args), cwd=cwd or self.work, env=self.env,
+                              capture_output=True, text=True, timeout=60)
+
+    def run_json(self, *args, cwd=None):
+        """Run nurture --json with args; return (process, parsed stdout or None)."""
+        p = self.run("--json", *args, cwd=cwd)
+        try:
+            return p, json.loads(p.stdout)
+        except ValueError:
+            ok(False, "nurture --json %s prints JSON" % " ".join(args), show(p))
+            return p, None
+
+    def exit_is(self, p, want, name):
+        return ok(p.returncode == want, name, "want exit %d\n%s" % (want, show(p)))
+
+
+def show(p):
+    return "exit %s\nstdout: %s\nstderr: %s" % (p.returncode, p.stdout[-3000:], p.stderr[-3000:])
