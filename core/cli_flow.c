@@ -9,6 +9,7 @@
 #include "flowtest.h"
 #include "leads.h"
 #include "log.h"
+#include "plugins.h"
 #include "simclock.h"
 #include "timefmt.h"
 
@@ -215,9 +216,71 @@ static int clock_cmd(nu_cli *cli, int argc, char **argv)
 	return NU_EXIT_OK;
 }
 
+/* Loads the plugins of --plugins DIR or the config's plugins.dir. */
+static int load_plugins(nu_cli *cli, nu_engine *e, const char *dir, nu_plugins **out, int *n,
+			nu_error *err)
+{
+	*n = 0;
+	if (nu_plugins_open(e, cli->cfg.plugin_config, out, err) < 0)
+		return NU_ERR;
+	if (!dir)
+		dir = cli->cfg.plugin_dir;
+	return dir ? nu_plugins_load_dir(*out, dir, n, err) : NU_OK;
+}
+
+static int plugins_cmd(nu_cli *cli, int argc, char **argv)
+{
+	const char *dir = NULL;
+	nu_plugins *r = NULL;
+	nu_engine *e = NULL;
+	nu_error err;
+	json_t *list, *p, *ch;
+	size_t i, j;
+	int n;
+
+	for (int a = 1; a < argc; a++) {
+		if (!strcmp(argv[a], "--dir") && a + 1 < argc)
+			dir = argv[++a];
+		else
+			return nu_cli_usage(&nu_cli_flow_commands[7], "unknown argument");
+	}
+	if (nu_cli_open(cli) < 0)
+		return NU_EXIT_FAIL;
+	if (!dir && !cli->cfg.plugin_dir)
+		return nu_cli_fail("no plugin folder: set plugins.dir in the config or give --dir");
+	if (nu_engine_open(cli->store, &e, &err) < 0 || load_plugins(cli, e, dir, &r, &n, &err) < 0) {
+		nu_engine_close(e);
+		nu_plugins_close(r);
+		return nu_cli_fail("%s", err.msg);
+	}
+	list = nu_plugins_describe(r);
+	if (cli->json) {
+		nu_cli_print_json(json_incref(list));
+	} else {
+		json_array_foreach(list, i, p) {
+			printf("%-10s %-8s %-8s %s\n", nu_cli_str(p, "name")[0] ? nu_cli_str(p, "name") : "?",
+			       nu_cli_str(p, "version"), nu_cli_str(p, "status"), nu_cli_str(p, "file"));
+			if (json_object_get(p, "error"))
+				printf("           refused: %s\n", nu_cli_str(p, "error"));
+			json_array_foreach(json_object_get(p, "channels"), j, ch)
+				printf("           channel %-10s %s\n", nu_cli_str(ch, "name"), nu_cli_str(ch, "health"));
+		}
+	}
+	int refused = 0;
+	json_array_foreach(list, i, p)
+		refused += strcmp(nu_cli_str(p, "status"), "loaded") != 0;
+	json_decref(list);
+	nu_engine_close(e);
+	nu_plugins_close(r);
+	return refused ? NU_EXIT_FAIL : NU_EXIT_OK;
+}
+
 static int serve(nu_cli *cli, int argc, char **argv)
 {
 	nu_daemon_options opt = { .poll_ms = 100 };
+	const char *plugin_dir = NULL;
+	nu_plugins *plugins = NULL;
+	int nplugins = 0;
 	nu_engine *e = NULL;
 	nu_error err;
 	int64_t waiting = 0;
@@ -230,14 +293,19 @@ static int serve(nu_cli *cli, int argc, char **argv)
 			opt.exit_when_idle = 1;
 		else if (!strcmp(argv[i], "--once"))
 			opt.once = 1;
+		else if (!strcmp(argv[i], "--plugins") && i + 1 < argc)
+			plugin_dir = argv[++i];
 		else
 			return nu_cli_usage(&nu_cli_flow_commands[5], "unknown argument");
 	}
 	if (nu_cli_open(cli) < 0)
 		return NU_EXIT_FAIL;
 	if ((opt.flows_dir && nu_daemon_deploy_dir(cli->store, opt.flows_dir, &n, &err) < 0) ||
-	    nu_engine_open(cli->store, &e, &err) < 0 || nu_engine_recover(e, &err) < 0) {
+	    nu_engine_open(cli->store, &e, &err) < 0 ||
+	    load_plugins(cli, e, plugin_dir, &plugins, &nplugins, &err) < 0 ||
+	    nu_engine_recover(e, &err) < 0) {
 		nu_engine_close(e);
+		nu_plugins_close(plugins);
 		return nu_cli_fail("%s", err.msg);
 	}
 	sqlite3_stmt *st = nu_store_stmt(cli->store, "SELECT count(*) FROM run WHERE status = 'waiting'", NULL);
@@ -249,6 +317,7 @@ static int serve(nu_cli *cli, int argc, char **argv)
 		n == 1 ? "" : "s", opt.flows_dir ? opt.flows_dir : "(database only)", (long long)waiting);
 	int rc = nu_daemon_run(e, &opt, &err);
 	nu_engine_close(e);
+	nu_plugins_close(plugins);   /* after the engine: it held their channels */
 	if (rc < 0)
 		return nu_cli_fail("%s", err.msg);
 	nu_info("stopped cleanly");
@@ -267,11 +336,12 @@ const nu_cli_command nu_cli_flow_commands[] = {
 	  "See docs/flows.md for the test API. Exit status 1 if any test failed.\n", flow_test },
 	{ "flow enroll", "FLOW LEAD", "Enrol a lead in a flow by hand (reentry rules apply).", "",
 	  flow_enroll },
-	{ "serve", "[--flows DIR] [--exit-when-idle | --once]",
+	{ "serve", "[--flows DIR] [--plugins DIR] [--exit-when-idle | --once]",
 	  "Run the daemon: ingest, triggers, timers and sends, until SIGTERM.",
 	  "  --flows DIR        deploy the flows in DIR at start and on SIGHUP\n"
 	  "  --exit-when-idle   stop once no run waits and no send is queued\n"
-	  "  --once             do what is due now, then stop\n\n"
+	  "  --once             do what is due now, then stop\n"
+	  "  --plugins DIR      load channel plugins from DIR (default: plugins.dir)\n\n"
 	  "Events written by other processes (nurture event add/import) are picked up\n"
 	  "within 100 ms. SIGTERM/SIGINT finish the current step and stop; SIGHUP\n"
 	  "redeploys --flows and reloads the deployed flows. Runs survive restarts.\n", serve },
@@ -281,5 +351,10 @@ const nu_cli_command nu_cli_flow_commands[] = {
 	  "on a copy (nurture backup) to preview what flows will send. Every command and\n"
 	  "the daemon read the clock as wall time plus the stored offset; it never moves\n"
 	  "back.\n", clock_cmd },
+	{ "plugins", "[--dir DIR]", "Load the channel plugins and show them, their channels and health.",
+	  "Loads every *.so of DIR (default: plugins.dir in the config) the way nurture\n"
+	  "serve does and reports each: loaded with its channels, or refused with the\n"
+	  "reason (writable file, not a plugin, wrong ABI, failing load). Exit status 1\n"
+	  "if any was refused.\n", plugins_cmd },
 	{ NULL, NULL, NULL, NULL, NULL },
 };

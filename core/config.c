@@ -57,6 +57,13 @@ const char nu_config_sample[] =
 "    [\"behaviour:requested_demo\"]       = { category = \"behaviour\", weight = 30, ttl = \"60d\" },\n"
 "    [\"behaviour:hot\"]                  = { category = \"behaviour\", class = \"analytic\", weight = 20, ttl = \"14d\" },\n"
 "  },\n"
+"\n"
+"  -- Channel plugins: every *.so in dir is loaded by nurture serve. Files\n"
+"  -- others could write are refused. Each plugin reads its own section.\n"
+"  -- plugins = {\n"
+"  --   dir  = \"/usr/lib/nurture/plugins\",\n"
+"  --   mock = { default_outcome = \"ok\" },\n"
+"  -- },\n"
 "}\n";
 
 void nu_config_defaults(nu_config *c)
@@ -67,10 +74,13 @@ void nu_config_defaults(nu_config *c)
 	strcpy(c->phone_default_cc, "86");
 	c->log_level = 1;  /* info */
 	nu_stage_model_default(&c->stages);
+	c->plugin_config = json_object();
 }
 
 void nu_config_free(nu_config *c)
 {
+	free(c->plugin_dir);
+	json_decref(c->plugin_config);
 	free(c->path);
 	free(c->database);
 	free(c->tags);
@@ -354,6 +364,70 @@ static int read_tags(struct reader *r, int idx)
 	return NU_OK;
 }
 
+static char *resolve_beside(const char *file, const char *rel)
+{
+	const char *slash = strrchr(file, '/');
+	size_t dir = slash ? (size_t)(slash - file) + 1 : 0;
+	char *out;
+
+	if (rel[0] == '/' || !dir)
+		return strdup(rel);
+	if (!(out = malloc(dir + strlen(rel) + 1)))
+		return NULL;
+	memcpy(out, file, dir);
+	strcpy(out + dir, rel);
+	return out;
+}
+
+/* plugins = { dir = "plugins", mock = { default_outcome = "ok" }, … }:
+ * each plugin's section holds scalars, handed to it as text. */
+static int read_plugins(struct reader *r, int idx)
+{
+	char buf[1024];
+	int rc = NU_OK;
+
+	if (!lua_istable(r->L, idx))
+		return bad_type(r, "plugins", "a table", idx);
+	lua_pushnil(r->L);
+	while (rc == NU_OK && lua_next(r->L, idx)) {
+		const char *name = lua_type(r->L, -2) == LUA_TSTRING ? lua_tostring(r->L, -2) : NULL;
+		if (!name) {
+			rc = nu_error_set(r->err, NU_EINVAL, "%s: 'plugins' is keyed by plugin name", r->file);
+		} else if (!strcmp(name, "dir")) {
+			if ((rc = read_string(r, "plugins.dir", -1, buf, sizeof buf)) == NU_OK) {
+				free(r->c->plugin_dir);
+				r->c->plugin_dir = resolve_beside(r->file, buf);
+			}
+		} else if (!lua_istable(r->L, -1)) {
+			char path[100];
+			snprintf(path, sizeof path, "plugins.%s", name);
+			rc = bad_type(r, path, "a table of settings", -1);
+		} else {
+			json_t *section = json_object();
+			lua_pushnil(r->L);
+			while (rc == NU_OK && lua_next(r->L, -2)) {
+				int t = lua_type(r->L, -1);
+				if (lua_type(r->L, -2) != LUA_TSTRING || (t != LUA_TSTRING && t != LUA_TNUMBER &&
+									  t != LUA_TBOOLEAN))
+					rc = nu_error_set(r->err, NU_EINVAL,
+						"%s: plugins.%s holds text, numbers or booleans by name", r->file, name);
+				else
+					json_object_set_new(section, lua_tostring(r->L, -2),
+						json_string(t == LUA_TBOOLEAN ? (lua_toboolean(r->L, -1) ? "true" : "false")
+									      : lua_tostring(r->L, -1)));
+				lua_pop(r->L, 1);
+			}
+			if (rc != NU_OK)
+				lua_pop(r->L, 1);
+			json_object_set_new(r->c->plugin_config, name, section);
+		}
+		lua_pop(r->L, 1);
+	}
+	if (rc != NU_OK)
+		lua_pop(r->L, 1);
+	return rc;
+}
+
 static int read_phone_cc(struct reader *r, int idx)
 {
 	char v[8];
@@ -371,20 +445,6 @@ static int read_phone_cc(struct reader *r, int idx)
 	return NU_OK;
 }
 
-static char *resolve_beside(const char *file, const char *rel)
-{
-	const char *slash = strrchr(file, '/');
-	size_t dir = slash ? (size_t)(slash - file) + 1 : 0;
-	char *out;
-
-	if (rel[0] == '/' || !dir)
-		return strdup(rel);
-	if (!(out = malloc(dir + strlen(rel) + 1)))
-		return NULL;
-	memcpy(out, file, dir);
-	strcpy(out + dir, rel);
-	return out;
-}
 
 static int read_top(struct reader *r, const char *key, int idx)
 {
@@ -423,6 +483,8 @@ static int read_top(struct reader *r, const char *key, int idx)
 	}
 	if (strcmp(key, "stages") == 0)
 		return read_stages(r, idx);
+	if (strcmp(key, "plugins") == 0)
+		return read_plugins(r, idx);
 	return read_tags(r, idx);
 }
 
@@ -440,7 +502,7 @@ static int config_env(lua_State *L)
 int nu_config_load(nu_config *c, const char *path, nu_error *err)
 {
 	static const char *const known[] = { "database", "synchronous", "busy_timeout_ms",
-		"phone_default_country", "log_level", "stages", "tags", NULL };
+		"phone_default_country", "log_level", "stages", "tags", "plugins", NULL };
 	struct reader r = { NULL, c, path, err };
 	nu_lua_sandbox sb;
 	int rc;

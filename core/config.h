@@ -11,6 +11,7 @@
 #define NU_CONFIG_H
 
 #include <stddef.h>
+#include <jansson.h>
 #include "stages.h"
 #include "tags.h"
 
@@ -25,6 +26,8 @@ typedef struct nu_config {
 	nu_stage_model stages;
 	nu_tag_def *tags;
 	size_t  ntags;
+	char   *plugin_dir;            /* plugins.dir, resolved; NULL = none */
+	json_t *plugin_config;         /* {plugin: {key: "value"}}, never NULL once loaded */
 } nu_config;
 
 void nu_config_defaults(nu_config *c);

@@ -1,0 +1,364 @@
+/*
+ * plugins.c — the plugin loader and registry.
+ *
+ * Loading follows the Redis/Postfix rules: refuse a file that others could
+ * have written (group/world-writable, or owned by someone other than root
+ * or us); dlopen with RTLD_NOW|RTLD_LOCAL so a missing symbol fails now
+ * and plugins cannot bind to each other; one entry symbol; the ABI major
+ * must match. Channels registered during load() are kept aside and only
+ * handed to the engine when load() succeeds, so a refusal undoes itself
+ * by dropping them.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include "json_text.h"
+#include "log.h"
+#include "nurture/plugin.h"
+#include "plugins.h"
+
+#define MAX_PLUGINS 32
+#define MAX_CHANNELS 8
+
+struct channel {
+	nu_channel_ops ops;          /* copied, up to what both sides know */
+	void *state;
+	nu_channel engine_ch;        /* what the engine calls */
+	struct nu_plugin *plugin;
+	char name[32];
+};
+
+struct nu_plugin {
+	nu_plugins *reg;
+	char *path;
+	void *dl;
+	const nu_plugin_desc *desc;
+	json_t *config;              /* borrowed section of the registry config */
+	nu_host_api host;            /* this plugin's table: it may keep the pointer */
+	struct channel *chans[MAX_CHANNELS];
+	int nchans;
+	int loaded;
+	char error[300];
+};
+
+struct nu_plugins {
+	nu_engine *e;
+	json_t *config;
+	nu_plugin *plugins[MAX_PLUGINS];
+	int n;
+	nu_host_api host;
+};
+
+/* ---- the host API table ----------------------------------------------- */
+
+static void host_log(nu_plugin *p, int level, const char *fmt, ...)
+{
+	char msg[1024], ctx[80];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(ctx, sizeof ctx, "plugin %s", p->desc ? p->desc->name : p->path);
+	nu_log(level < 0 ? NU_LOG_DEBUG : level > NU_LOG_ERROR ? NU_LOG_ERROR : (enum nu_log_level)level,
+	       ctx, "%s", msg);
+}
+
+static const char *host_config_get(nu_plugin *p, const char *key)
+{
+	json_t *v = json_object_get(p->config, key);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int64_t host_now(nu_plugin *p)
+{
+	return nu_store_now(nu_engine_store(p->reg->e));
+}
+
+static uint64_t host_random(nu_plugin *p)
+{
+	(void)p;
+	return ((uint64_t)random() << 33) ^ ((uint64_t)random() << 2) ^ (uint64_t)random();
+}
+
+static int channel_send(void *state, int64_t op_id, int64_t lead_id, const json_t *message,
+			nu_engine *eng);
+
+static int host_register_channel(nu_plugin *p, const nu_channel_ops *ops)
+{
+	struct channel *c;
+	char err[200] = "";
+
+	if (!ops || ops->struct_size < offsetof(nu_channel_ops, send) + sizeof ops->send ||
+	    !ops->name || !ops->send) {
+		snprintf(p->error, sizeof p->error, "register_channel: incomplete channel ops");
+		return -1;
+	}
+	if (p->nchans == MAX_CHANNELS || strlen(ops->name) >= sizeof c->name)
+		return -1;
+	if (!(c = calloc(1, sizeof *c)))
+		return -1;
+	memcpy(&c->ops, ops, ops->struct_size < sizeof c->ops ? ops->struct_size : sizeof c->ops);
+	c->ops.struct_size = sizeof c->ops;
+	snprintf(c->name, sizeof c->name, "%s", ops->name);
+	c->plugin = p;
+	c->engine_ch = (nu_channel){ c->name, channel_send, c };
+	if (c->ops.init && c->ops.init(p, &c->state, err, sizeof err) < 0) {
+		snprintf(p->error, sizeof p->error, "channel %s: %s", c->name, err[0] ? err : "init failed");
+		free(c);
+		return -1;
+	}
+	p->chans[p->nchans++] = c;
+	return 0;
+}
+
+static const char *status_word(nu_send_status s)
+{
+	switch (s) {
+	case NU_SEND_OK:    return "sent";
+	case NU_SEND_ETEMP: return "retry";
+	case NU_SEND_EPERM: return "failed";
+	default:            return "unknown";
+	}
+}
+
+static void host_send_complete(nu_plugin *p, int64_t op_id, const nu_send_result *res)
+{
+	nu_error err;
+
+	if (!res || res->struct_size < sizeof(uint32_t) + sizeof res->status) {
+		host_log(p, NU_PLOG_ERROR, "send_complete(%lld) without a result", (long long)op_id);
+		return;
+	}
+	if (nu_engine_send_complete(p->reg->e, op_id, status_word(res->status), res->provider_id,
+				    res->error, &err) < 0)
+		host_log(p, NU_PLOG_ERROR, "recording send %lld: %s", (long long)op_id, err.msg);
+}
+
+static int host_hmac(const void *key, size_t keylen, const void *data, size_t len,
+		     unsigned char out[32])
+{
+	unsigned int n = 0;
+	return HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &n) && n == 32 ? 0 : -1;
+}
+
+/* The engine's view of a plugin channel. */
+static int channel_send(void *state, int64_t op_id, int64_t lead_id, const json_t *message,
+			nu_engine *eng)
+{
+	struct channel *c = state;
+	char *json = nu_json_text(message);
+	nu_message m = { sizeof m, op_id, lead_id, c->name, json ? json : "{}", 1 };
+	int rc;
+
+	(void)eng;
+	rc = c->ops.send(c->state, &m);
+	free(json);
+	return rc;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+static int refuse(nu_plugin *p, nu_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int refuse(nu_plugin *p, nu_error *err, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	snprintf(p->error, sizeof p->error, "%s", why);
+	return nu_error_set(err, NU_EINVAL, "plugin %s refused: %s", p->path, why);
+}
+
+static int safe_file(nu_plugin *p, nu_error *err)
+{
+	struct stat st;
+
+	if (stat(p->path, &st) != 0)
+		return refuse(p, err, "cannot stat it");
+	if (!S_ISREG(st.st_mode))
+		return refuse(p, err, "not a regular file");
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return refuse(p, err, "the file is group- or world-writable (chmod go-w)");
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return refuse(p, err, "the file is owned by uid %d, not root or us", (int)st.st_uid);
+	return NU_OK;
+}
+
+static void drop_channels(nu_plugin *p)
+{
+	for (int i = 0; i < p->nchans; i++) {
+		if (p->chans[i]->ops.fini)
+			p->chans[i]->ops.fini(p->chans[i]->state);
+		free(p->chans[i]);
+	}
+	p->nchans = 0;
+}
+
+static int open_and_check(nu_plugin *p, nu_error *err)
+{
+	nu_plugin_entry_fn entry;
+
+	if (safe_file(p, err) < 0)
+		return NU_EINVAL;
+	if (!(p->dl = dlopen(p->path, RTLD_NOW | RTLD_LOCAL)))
+		return refuse(p, err, "dlopen: %s", dlerror());
+	*(void **)&entry = dlsym(p->dl, NU_PLUGIN_ENTRY);
+	if (!entry)
+		return refuse(p, err, "no %s symbol: not a nurture plugin", NU_PLUGIN_ENTRY);
+	if (!(p->desc = entry()) || !p->desc->name || !p->desc->load)
+		return refuse(p, err, "%s returned no usable descriptor", NU_PLUGIN_ENTRY);
+	if (p->desc->abi_major != NU_PLUGIN_ABI_MAJOR)
+		return refuse(p, err, "built for plugin ABI %u.%u, this nurture speaks %d.%d",
+			      p->desc->abi_major, p->desc->abi_minor, NU_PLUGIN_ABI_MAJOR,
+			      NU_PLUGIN_ABI_MINOR);
+	for (int i = 0; i < p->reg->n; i++)
+		if (p->reg->plugins[i]->loaded && !strcmp(p->reg->plugins[i]->desc->name, p->desc->name))
+			return refuse(p, err, "a plugin named %s is already loaded", p->desc->name);
+	return NU_OK;
+}
+
+static int start(nu_plugin *p, nu_error *err)
+{
+	char why[256] = "";
+
+	/* Both sides use the older minor version's members only. */
+	uint32_t host_minor = NU_PLUGIN_ABI_MINOR;
+	p->host = p->reg->host;
+	p->host.abi_minor = (uint16_t)(p->desc->abi_minor < host_minor ? p->desc->abi_minor : host_minor);
+	p->config = json_object_get(p->reg->config, p->desc->name);
+	if (p->desc->load(p, &p->host, why, sizeof why) < 0) {
+		drop_channels(p);
+		return refuse(p, err, "load failed: %s", why[0] ? why : p->error[0] ? p->error : "no reason given");
+	}
+	for (int i = 0; i < p->nchans; i++)
+		if (nu_engine_add_channel(p->reg->e, &p->chans[i]->engine_ch, err) < 0) {
+			drop_channels(p);
+			return refuse(p, err, "%s", err->msg);
+		}
+	p->loaded = 1;
+	nu_info("plugin %s %s loaded from %s (%d channel%s)", p->desc->name,
+		p->desc->version ? p->desc->version : "", p->path, p->nchans, p->nchans == 1 ? "" : "s");
+	return NU_OK;
+}
+
+int nu_plugins_load_file(nu_plugins *r, const char *path, nu_error *err)
+{
+	nu_plugin *p;
+	int rc;
+
+	if (r->n == MAX_PLUGINS)
+		return nu_error_set(err, NU_ERR, "at most %d plugins", MAX_PLUGINS);
+	if (!(p = calloc(1, sizeof *p)) || !(p->path = strdup(path))) {
+		free(p);
+		return nu_error_set(err, NU_ENOMEM, "out of memory");
+	}
+	p->reg = r;
+	r->plugins[r->n++] = p;   /* kept even when refused: `nurture plugins` shows why */
+	if ((rc = open_and_check(p, err)) == NU_OK)
+		rc = start(p, err);
+	if (rc < 0 && p->dl) {
+		dlclose(p->dl);
+		p->dl = NULL;
+		p->desc = NULL;
+	}
+	return rc;
+}
+
+static int is_so(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+	return n > 3 && !strcmp(d->d_name + n - 3, ".so");
+}
+
+int nu_plugins_load_dir(nu_plugins *r, const char *dir, int *loaded, nu_error *err)
+{
+	struct dirent **list;
+	int n = scandir(dir, &list, is_so, alphasort);
+
+	*loaded = 0;
+	if (n < 0)
+		return nu_error_set(err, NU_ENOTFOUND, "cannot read plugin folder '%s'", dir);
+	for (int i = 0; i < n; i++) {
+		char path[1024];
+		nu_error one;
+		snprintf(path, sizeof path, "%s/%s", dir, list[i]->d_name);
+		if (nu_plugins_load_file(r, path, &one) == NU_OK)
+			(*loaded)++;
+		else
+			nu_err("%s", one.msg);   /* one bad plugin does not stop the others */
+		free(list[i]);
+	}
+	free(list);
+	return NU_OK;
+}
+
+int nu_plugins_open(nu_engine *e, json_t *config, nu_plugins **out, nu_error *err)
+{
+	nu_plugins *r = calloc(1, sizeof *r);
+
+	if (!(*out = r))
+		return nu_error_set(err, NU_ENOMEM, "out of memory");
+	r->e = e;
+	r->config = config;
+	r->host = (nu_host_api){
+		.struct_size = sizeof r->host, .abi_major = NU_PLUGIN_ABI_MAJOR,
+		.abi_minor = NU_PLUGIN_ABI_MINOR, .log = host_log, .config_get = host_config_get,
+		.now = host_now, .random = host_random, .register_channel = host_register_channel,
+		.send_complete = host_send_complete, .hmac_sha256 = host_hmac,
+	};
+	return NU_OK;
+}
+
+void nu_plugins_close(nu_plugins *r)
+{
+	if (!r)
+		return;
+	for (int i = r->n - 1; i >= 0; i--) {
+		nu_plugin *p = r->plugins[i];
+		drop_channels(p);
+		if (p->loaded && p->desc->unload)
+			p->desc->unload(p);
+		if (p->dl)
+			dlclose(p->dl);
+		free(p->path);
+		free(p);
+	}
+	free(r);
+}
+
+json_t *nu_plugins_describe(nu_plugins *r)
+{
+	json_t *list = json_array();
+
+	for (int i = 0; i < r->n; i++) {
+		nu_plugin *p = r->plugins[i];
+		json_t *chans = json_array();
+		for (int c = 0; c < p->nchans; c++) {
+			char buf[200] = "";
+			int bad = p->chans[c]->ops.health && p->chans[c]->ops.health(p->chans[c]->state, buf,
+										    sizeof buf) != 0;
+			json_array_append_new(chans, json_pack("{s:s,s:s}", "name", p->chans[c]->name,
+							       "health", bad ? (buf[0] ? buf : "unhealthy") : "ok"));
+		}
+		json_t *o = json_pack("{s:s,s:s,s:o}", "file", p->path, "status",
+				      p->loaded ? "loaded" : "refused", "channels", chans);
+		if (p->desc) {
+			json_object_set_new(o, "name", json_string(p->desc->name));
+			json_object_set_new(o, "version", json_string(p->desc->version ? p->desc->version : ""));
+		}
+		if (!p->loaded)
+			json_object_set_new(o, "error", json_string(p->error));
+		json_array_append_new(list, o);
+	}
+	return list;
+}

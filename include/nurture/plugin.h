@@ -1,0 +1,121 @@
+/*
+ * nurture/plugin.h — the channel plugin ABI.
+ *
+ * A plugin is a shared object that exports exactly one symbol,
+ * nurture_plugin_entry, returning a const descriptor. The host checks the
+ * descriptor's ABI major (must equal NU_PLUGIN_ABI_MAJOR) and then calls
+ * load() with its host API table; load() registers the plugin's channels
+ * through that table. Plugins never link against core symbols: everything
+ * they use comes through the table (build with -fvisibility=hidden).
+ *
+ * Compatibility rules (SQLite/Redis style): every struct starts with
+ * struct_size and only ever grows at the end; a member added in minor
+ * version N is only present when struct_size covers it. The host fills
+ * host->abi_minor with min(host minor, plugin minor).
+ *
+ * Threading: everything happens on the daemon's single event-loop thread.
+ * send() must not block; it calls host->send_complete() exactly once for
+ * every op, now or later (from a timer or I/O completion on the loop).
+ *
+ * Ownership: strings passed to the plugin are borrowed for the duration
+ * of the call unless said otherwise; the host copies what it keeps of
+ * strings the plugin passes in (whoever allocates frees).
+ */
+#ifndef NURTURE_PLUGIN_H
+#define NURTURE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "types.h"
+
+#define NU_PLUGIN_ABI_MAJOR 1
+#define NU_PLUGIN_ABI_MINOR 0
+
+#if defined(__GNUC__)
+#define NU_EXPORT __attribute__((visibility("default")))
+#else
+#define NU_EXPORT
+#endif
+
+/* Outcome of a send, as a plugin reports it. */
+typedef enum nu_send_status {
+	NU_SEND_OK       = 0,  /* the provider accepted it */
+	NU_SEND_ETEMP    = 1,  /* temporary failure: the host retries later */
+	NU_SEND_EPERM    = 2,  /* permanent failure: never retried */
+	NU_SEND_EUNKNOWN = 3,  /* the request left but no answer came: never re-sent blindly */
+} nu_send_status;
+
+enum nu_log_level_plugin { NU_PLOG_DEBUG, NU_PLOG_INFO, NU_PLOG_WARN, NU_PLOG_ERROR };
+
+typedef struct nu_plugin nu_plugin;   /* opaque: the host's record of a loaded plugin */
+
+/* One message to send. */
+typedef struct nu_message {
+	uint32_t    struct_size;
+	int64_t     op_id;       /* unique and stable across retries: use it as idempotency key */
+	nu_lead_id  lead_id;
+	const char *channel;     /* the channel name the flow used */
+	const char *json;        /* the flow's message table as JSON text */
+	uint32_t    attempt;     /* 1 for the first try */
+} nu_message;
+
+typedef struct nu_send_result {
+	uint32_t       struct_size;
+	nu_send_status status;
+	const char    *provider_id;  /* the provider's message id, or NULL */
+	const char    *error;        /* why it failed, or NULL */
+} nu_send_result;
+
+/* A channel a plugin provides. Optional members may be NULL. */
+typedef struct nu_channel_ops {
+	uint32_t    struct_size;
+	const char *name;                       /* "email", "sms", … */
+	uint32_t    flags;                      /* NU_CHANNEL_IDEMPOTENT … */
+	/* Creates the channel's state; err gets a reason on failure. */
+	int  (*init)(nu_plugin *p, void **state, char *err, size_t errlen);
+	void (*fini)(void *state);
+	/* Starts sending; returns 0, or < 0 if it could not even start (the
+	 * host then records a permanent failure and does not expect a
+	 * completion). */
+	int  (*send)(void *state, const nu_message *msg);
+	/* 0 when healthy; otherwise writes a reason into buf. */
+	int  (*health)(void *state, char *buf, size_t len);
+} nu_channel_ops;
+
+/* The provider deduplicates by op_id, so a send in doubt may be retried. */
+#define NU_CHANNEL_IDEMPOTENT 0x1u
+
+/* What the host offers. Append-only. */
+typedef struct nu_host_api {
+	uint32_t struct_size;
+	uint16_t abi_major, abi_minor;
+	void        (*log)(nu_plugin *p, int level, const char *fmt, ...)
+		__attribute__((format(printf, 3, 4)));
+	/* A value of this plugin's section of the config (plugins.<name>.<key>),
+	 * or NULL. Borrowed until the plugin is unloaded. */
+	const char *(*config_get)(nu_plugin *p, const char *key);
+	int64_t     (*now)(nu_plugin *p);      /* ms since the epoch, the store's clock */
+	uint64_t    (*random)(nu_plugin *p);
+	int         (*register_channel)(nu_plugin *p, const nu_channel_ops *ops);
+	void        (*send_complete)(nu_plugin *p, int64_t op_id, const nu_send_result *res);
+	/* HMAC-SHA256 of data with key into out (32 bytes). */
+	int         (*hmac_sha256)(const void *key, size_t keylen, const void *data, size_t len,
+				   unsigned char out[32]);
+} nu_host_api;
+
+typedef struct nu_plugin_desc {
+	uint32_t    abi_major, abi_minor;
+	const char *name;
+	const char *version;
+	/* Registers channels through host->register_channel. Returns 0, or < 0
+	 * with a reason in err: everything it registered is then undone. The
+	 * host table stays valid until unload, so the plugin may keep it. */
+	int  (*load)(nu_plugin *p, const nu_host_api *host, char *err, size_t errlen);
+	void (*unload)(nu_plugin *p);
+} nu_plugin_desc;
+
+/* The one symbol a plugin exports. */
+typedef const nu_plugin_desc *(*nu_plugin_entry_fn)(void);
+#define NU_PLUGIN_ENTRY "nurture_plugin_entry"
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * test_plugins.c — the plugin loader through real shared objects: the mock
+ * channel end to end through a flow, and each way a plugin is refused.
+ */
+#include <sys/stat.h>
+#include <jansson.h>
+#include "engine.h"
+#include "flows.h"
+#include "plugins.h"
+#include "testutil.h"
+
+struct env {
+	struct test_db t;
+	nu_engine *e;
+	nu_plugins *r;
+	json_t *config;
+};
+
+static void env_open(struct env *v)
+{
+	nu_error err;
+
+	test_db_open(&v->t);
+	v->config = json_pack("{s:{s:s}}", "mock", "default_outcome", "ok");
+	if (nu_engine_open(v->t.s, &v->e, &err) < 0 || nu_plugins_open(v->e, v->config, &v->r, &err) < 0)
+		fail_msg("%s", err.msg);
+}
+
+static void env_close(struct env *v)
+{
+	nu_engine_close(v->e);
+	nu_plugins_close(v->r);
+	json_decref(v->config);
+	test_db_close(&v->t);
+}
+
+static void refused(struct env *v, const char *file, const char *why)
+{
+	char path[512];
+	nu_error err;
+
+	snprintf(path, sizeof path, "%s/%s", TEST_PLUGIN_DIR, file);
+	assert_int_equal(nu_plugins_load_file(v->r, path, &err), NU_EINVAL);
+	if (!strstr(err.msg, file) || !strstr(err.msg, why))
+		fail_msg("'%s' lacks '%s' or the file name", err.msg, why);
+}
+
+static void bad_plugins_are_refused_with_reasons(void **state)
+{
+	struct env v;
+	json_t *list;
+
+	(void)state;
+	env_open(&v);
+	refused(&v, "bad-abi_major.so", "built for plugin ABI 99.0");
+	refused(&v, "bad-no_entry.so", "no nurture_plugin_entry symbol");
+	refused(&v, "bad-null_desc.so", "returned no usable descriptor");
+	refused(&v, "bad-load_fails.so", "load failed: refused on purpose");
+	/* The failing plugin's channel did not stay registered. */
+	list = nu_plugins_describe(v.r);
+	assert_int_equal(json_array_size(list), 4);
+	for (size_t i = 0; i < 4; i++) {
+		assert_string_equal(json_string_value(json_object_get(json_array_get(list, i), "status")),
+				    "refused");
+		assert_int_equal(json_array_size(json_object_get(json_array_get(list, i), "channels")), 0);
+	}
+	json_decref(list);
+	env_close(&v);
+}
+
+static void writable_plugin_is_refused(void **state)
+{
+	struct env v;
+	char src[512], dst[256], cmd[1024];
+	nu_error err;
+
+	(void)state;
+	env_open(&v);
+	snprintf(src, sizeof src, "%s/nurture-mock.so", PLUGIN_DIR);
+	snprintf(dst, sizeof dst, "%s/copy.so", v.t.dir);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", src, dst);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(chmod(dst, 0666), 0);
+	assert_int_equal(nu_plugins_load_file(v.r, dst, &err), NU_EINVAL);
+	assert_non_null(strstr(err.msg, "group- or world-writable"));
+	assert_int_equal(chmod(dst, 0755), 0);
+	assert_int_equal(nu_plugins_load_file(v.r, dst, &err), NU_OK);
+	/* The same plugin twice is refused by name. */
+	assert_int_equal(nu_plugins_load_file(v.r, src, &err), NU_EINVAL);
+	assert_non_null(strstr(err.msg, "already loaded"));
+	env_close(&v);
+}
+
+static void write_flow(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("return { name = 'via_mock', trigger = { manual = true },\n"
+	      "  run = function(lead)\n"
+	      "    local ok, info = send('mock', { template = 'a' })\n"
+	      "    if ok then lead:tag('mock:sent') end\n"
+	      "    local ok2, info2 = send('mock', { template = 'b', mock_outcome = 'perm' })\n"
+	      "    if not ok2 then lead:tag('mock:failed') end\n"
+	      "  end }\n", f);
+	fclose(f);
+}
+
+static void mock_channel_carries_a_flow(void **state)
+{
+	struct env v;
+	char path[256], why[200];
+	nu_flow f;
+	int created, did;
+	int64_t lead, run;
+	nu_error err;
+	json_t *list;
+
+	(void)state;
+	env_open(&v);
+	snprintf(path, sizeof path, "%s/nurture-mock.so", PLUGIN_DIR);
+	assert_int_equal(nu_plugins_load_file(v.r, path, &err), NU_OK);
+	snprintf(path, sizeof path, "%s/via_mock.lua", v.t.dir);
+	write_flow(path);
+	assert_int_equal(nu_flow_load_file(path, NULL, &f, &err), NU_OK);
+	assert_int_equal(nu_store_begin(v.t.s, &err), NU_OK);
+	assert_int_equal(nu_flow_deploy(v.t.s, &f, &created, &err), NU_OK);
+	assert_int_equal(nu_store_commit(v.t.s, &err), NU_OK);
+	nu_flow_clear(&f);
+	assert_int_equal(nu_engine_reload(v.e, &err), NU_OK);
+	lead = test_lead(&v.t, NU_ID_EMAIL, "m@x.cn");
+	assert_int_equal(nu_store_begin(v.t.s, &err), NU_OK);
+	assert_int_equal(nu_engine_enroll(v.e, "via_mock", lead, 0, &run, why, sizeof why, &err), NU_OK);
+	assert_int_equal(nu_store_commit(v.t.s, &err), NU_OK);
+	assert_int_equal(nu_engine_pump(v.e, &did, &err), NU_OK);
+	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM run WHERE id = ? AND status = 'completed'",
+					run), 1);
+	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM outbox WHERE run_id = ? AND state = 'sent'"
+					" AND provider_id LIKE 'mock-%'", run), 1);
+	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM outbox WHERE run_id = ? AND state = 'failed'"
+					" AND error LIKE '%told to fail%'", run), 1);
+	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM tag WHERE lead_id = ?"
+					" AND name IN ('mock:sent', 'mock:failed')", lead), 2);
+	list = nu_plugins_describe(v.r);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "name")), "mock");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(list, 0), "channels") ?
+		json_array_get(json_object_get(json_array_get(list, 0), "channels"), 0) : NULL, "health")), "ok");
+	json_decref(list);
+	env_close(&v);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(bad_plugins_are_refused_with_reasons),
+		cmocka_unit_test(writable_plugin_is_refused),
+		cmocka_unit_test(mock_channel_carries_a_flow),
+	};
+	return cmocka_run_group_tests_name("plugins", tests, NULL, NULL);
+}
