@@ -132,6 +132,14 @@ int nu_cli_open(nu_cli *cli)
 	return NU_OK;
 }
 
+int nu_cli_engine(nu_cli *cli, struct nu_engine **out, nu_error *err)
+{
+	if (nu_engine_open(cli->store, out, err) < 0)
+		return NU_ERR;
+	nu_engine_set_policy(*out, &cli->cfg.policy);
+	return NU_OK;
+}
+
 void nu_cli_close(nu_cli *cli)
 {
 	nu_store_close(cli->store);

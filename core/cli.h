@@ -37,6 +37,10 @@ typedef struct nu_cli_command {
 	int (*run)(nu_cli *cli, int argc, char **argv);
 } nu_cli_command;
 
+/* Opens the flow engine on cli->store with the config's sending policy. */
+struct nu_engine;
+int nu_cli_engine(nu_cli *cli, struct nu_engine **out, nu_error *err);
+
 /* Loads the config (if any) and opens the database, migrating it. */
 int nu_cli_open(nu_cli *cli);
 void nu_cli_close(nu_cli *cli);

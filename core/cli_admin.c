@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <lua.h>
 #include "cli.h"
+#include "identity.h"
+#include "leads.h"
 #include "profile.h"
 #include "tags.h"
 
@@ -181,6 +183,84 @@ static int cmd_backup(nu_cli *cli, int argc, char **argv)
 	return NU_EXIT_OK;
 }
 
+/* Addresses are stored as identities are: lower-case email, E.164 phone,
+ * or "lead:<id>" for a lead reference. */
+static int suppression_address(nu_cli *cli, const char *in, char *out, size_t len, nu_error *err)
+{
+	nu_identity id;
+	int64_t lead;
+
+	if (strchr(in, '@'))
+		return nu_identity_normalize(cli->store, NU_ID_EMAIL, in, &id, err) < 0 ? NU_EINVAL :
+		       (snprintf(out, len, "%s", id.value), NU_OK);
+	if (!strncmp(in, "lead:", 5) || in[0] == '#') {
+		if (nu_lead_resolve_ref(cli->store, in + (in[0] == '#' ? 0 : 5), &lead, err) < 0)
+			return NU_EINVAL;
+		snprintf(out, len, "lead:%lld", (long long)lead);
+		return NU_OK;
+	}
+	if (nu_identity_normalize(cli->store, NU_ID_PHONE, in, &id, err) < 0)
+		return NU_EINVAL;
+	snprintf(out, len, "%s", id.value);
+	return NU_OK;
+}
+
+static int suppression_cmd(nu_cli *cli, const nu_cli_command *cmd, int add, int argc, char **argv)
+{
+	const char *channel = "*", *reason = "do not contact", *addr = NULL;
+	char address[300];
+	sqlite3_stmt *st;
+	nu_error err;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--channel") && i + 1 < argc)
+			channel = argv[++i];
+		else if (!strcmp(argv[i], "--reason") && i + 1 < argc && add)
+			reason = argv[++i];
+		else if (argv[i][0] != '-' && !addr)
+			addr = argv[i];
+		else
+			return nu_cli_usage(cmd, "unexpected argument");
+	}
+	if (!addr)
+		return nu_cli_usage(cmd, "an address is needed");
+	if (nu_cli_open(cli) < 0)
+		return NU_EXIT_FAIL;
+	if (suppression_address(cli, addr, address, sizeof address, &err) < 0)
+		return nu_cli_fail("%s", err.msg);
+	st = nu_store_stmt(cli->store, add ?
+		"INSERT INTO suppression (channel, address, reason, source, at) VALUES (?, ?, ?, 'cli', ?)"
+		" ON CONFLICT (channel, address) DO UPDATE SET reason = excluded.reason, at = excluded.at" :
+		"DELETE FROM suppression WHERE channel = ? AND address = ?", &err);
+	if (!st)
+		return nu_cli_fail("%s", err.msg);
+	sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, address, -1, SQLITE_STATIC);
+	if (add) {
+		sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, nu_store_now(cli->store));
+	}
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return nu_cli_fail("%s", sqlite3_errmsg(nu_store_db(cli->store)));
+	int changed = sqlite3_changes(nu_store_db(cli->store));
+	if (!add && !changed)
+		return nu_cli_fail("%s was not suppressed on channel %s", address, channel);
+	if (!cli->quiet)
+		printf("%s %s on %s\n", address, add ? "suppressed" : "no longer suppressed",
+		       strcmp(channel, "*") ? channel : "every channel");
+	return NU_EXIT_OK;
+}
+
+static int cmd_suppress(nu_cli *cli, int argc, char **argv)
+{
+	return suppression_cmd(cli, &nu_cli_admin_commands[4], 1, argc, argv);
+}
+
+static int cmd_unsuppress(nu_cli *cli, int argc, char **argv)
+{
+	return suppression_cmd(cli, &nu_cli_admin_commands[5], 0, argc, argv);
+}
+
 static int cmd_version(nu_cli *cli, int argc, char **argv)
 {
 	(void)cli; (void)argc; (void)argv;
@@ -201,5 +281,12 @@ const nu_cli_command nu_cli_admin_commands[] = {
 	  "Uses SQLite's online backup API; the copy is written to OUT.db.partial and\n"
 	  "renamed when complete.\n", cmd_backup },
 	{ "version", "", "Print version information.", "", cmd_version },
+	{ "suppress", "[--channel CH] [--reason TEXT] ADDRESS",
+	  "Never send to an address again (unsubscribed, bounced, do not contact).",
+	  "ADDRESS is an email, a phone number, or lead:ID for a whole lead. Without\n"
+	  "--channel it applies to every channel. Sends it stops are recorded with the\n"
+	  "reason and the flow is told (send returns false, status \"suppressed\").\n",
+	  cmd_suppress },
+	{ "unsuppress", "[--channel CH] ADDRESS", "Lift a suppression.", "", cmd_unsuppress },
 	{ NULL, NULL, NULL, NULL, NULL },
 };

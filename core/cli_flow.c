@@ -149,7 +149,7 @@ static int flow_enroll(nu_cli *cli, int argc, char **argv)
 	if (nu_cli_open(cli) < 0)
 		return NU_EXIT_FAIL;
 	if (nu_lead_resolve_ref(cli->store, argv[2], &lead, &err) < 0 ||
-	    nu_engine_open(cli->store, &e, &err) < 0 || nu_store_begin(cli->store, &err) < 0)
+	    nu_cli_engine(cli, &e, &err) < 0 || nu_store_begin(cli->store, &err) < 0)
 		goto fail;
 	if (nu_engine_enroll(e, argv[1], lead, 0, &run, why, sizeof why, &err) < 0) {
 		nu_store_rollback(cli->store);
@@ -196,7 +196,7 @@ static int clock_cmd(nu_cli *cli, int argc, char **argv)
 	if (argc == 3) {
 		if (nu_duration_parse(argv[2], &ms, msg, sizeof msg) < 0)
 			return nu_cli_usage(&nu_cli_flow_commands[6], msg);
-		if (nu_engine_open(cli->store, &e, &err) < 0 || nu_simclock_advance(e, ms, &steps, &err) < 0) {
+		if (nu_cli_engine(cli, &e, &err) < 0 || nu_simclock_advance(e, ms, &steps, &err) < 0) {
 			nu_engine_close(e);
 			return nu_cli_fail("%s", err.msg);
 		}
@@ -248,7 +248,7 @@ static int plugins_cmd(nu_cli *cli, int argc, char **argv)
 		return NU_EXIT_FAIL;
 	if (!dir && !cli->cfg.plugin_dir)
 		return nu_cli_fail("no plugin folder: set plugins.dir in the config or give --dir");
-	if (nu_engine_open(cli->store, &e, &err) < 0 || load_plugins(cli, e, dir, &r, &n, &err) < 0) {
+	if (nu_cli_engine(cli, &e, &err) < 0 || load_plugins(cli, e, dir, &r, &n, &err) < 0) {
 		nu_engine_close(e);
 		nu_plugins_close(r);
 		return nu_cli_fail("%s", err.msg);
@@ -301,7 +301,7 @@ static int serve(nu_cli *cli, int argc, char **argv)
 	if (nu_cli_open(cli) < 0)
 		return NU_EXIT_FAIL;
 	if ((opt.flows_dir && nu_daemon_deploy_dir(cli->store, opt.flows_dir, &n, &err) < 0) ||
-	    nu_engine_open(cli->store, &e, &err) < 0 ||
+	    nu_cli_engine(cli, &e, &err) < 0 ||
 	    load_plugins(cli, e, plugin_dir, &plugins, &nplugins, &err) < 0 ||
 	    nu_engine_recover(e, &err) < 0) {
 		nu_engine_close(e);

@@ -58,6 +58,17 @@ const char nu_config_sample[] =
 "    [\"behaviour:hot\"]                  = { category = \"behaviour\", class = \"analytic\", weight = 20, ttl = \"14d\" },\n"
 "  },\n"
 "\n"
+"  -- Sending policies, checked with every send. Uncomment to use: nothing\n"
+"  -- is sent in the lead's night (held until morning, never dropped), at\n"
+"  -- most 3 sends per lead and channel a week (more are refused and the\n"
+"  -- flow is told); temporary provider failures are always retried with\n"
+"  -- growing delays (these are the defaults).\n"
+"  -- policies = {\n"
+"  --   quiet_hours = { from = 21, to = 8 },\n"
+"  --   frequency   = { max = 3, per = \"7d\" },\n"
+"  --   retry       = { max_attempts = 6, base = \"30s\", max_delay = \"6h\" },\n"
+"  -- },\n"
+"\n"
 "  -- Channel plugins: every *.so in dir is loaded by nurture serve. Files\n"
 "  -- others could write are refused. Each plugin reads its own section.\n"
 "  -- plugins = {\n"
@@ -379,6 +390,96 @@ static char *resolve_beside(const char *file, const char *rel)
 	return out;
 }
 
+/* One number field of a policy table; absent leaves *out as it is. */
+static int policy_number(struct reader *r, int idx, const char *table, const char *key,
+			 double min, double max, double *out)
+{
+	char path[80];
+	int rc = NU_OK;
+
+	snprintf(path, sizeof path, "policies.%s.%s", table, key);
+	if (rawfield(r->L, idx, key) != LUA_TNIL) {
+		if (lua_type(r->L, -1) != LUA_TNUMBER)
+			rc = bad_type(r, path, "a number", -1);
+		else if (lua_tonumber(r->L, -1) < min || lua_tonumber(r->L, -1) > max)
+			rc = nu_error_set(r->err, NU_EINVAL, "%s: key '%s' must be %g to %g", r->file, path,
+					  min, max);
+		else
+			*out = lua_tonumber(r->L, -1);
+	}
+	lua_pop(r->L, 1);
+	return rc;
+}
+
+static int policy_duration(struct reader *r, int idx, const char *table, const char *key,
+			   int64_t *out)
+{
+	char path[80], msg[200];
+	int rc = NU_OK;
+
+	snprintf(path, sizeof path, "policies.%s.%s", table, key);
+	if (rawfield(r->L, idx, key) != LUA_TNIL) {
+		if (lua_type(r->L, -1) != LUA_TSTRING)
+			rc = bad_type(r, path, "a duration like \"7d\"", -1);
+		else if (nu_duration_parse(lua_tostring(r->L, -1), out, msg, sizeof msg) < 0)
+			rc = nu_error_set(r->err, NU_EINVAL, "%s: %s: %s", r->file, path, msg);
+	}
+	lua_pop(r->L, 1);
+	return rc;
+}
+
+/* policies = { quiet_hours = { from = 21, to = 8 },
+ *              frequency = { max = 3, per = "7d" },
+ *              retry = { max_attempts = 6, base = "30s", max_delay = "6h" } } */
+static int read_policies(struct reader *r, int idx)
+{
+	static const char *const known[] = { "quiet_hours", "frequency", "retry", NULL };
+	static const char *const quiet[] = { "from", "to", NULL };
+	static const char *const freq[] = { "max", "per", NULL };
+	static const char *const retry[] = { "max_attempts", "base", "max_delay", NULL };
+	nu_send_policy *p = &r->c->policy;
+	double v;
+	int rc = NU_OK;
+
+	if (!lua_istable(r->L, idx))
+		return bad_type(r, "policies", "a table", idx);
+	if (check_keys(r, "policies", idx, known) < 0)
+		return NU_EINVAL;
+	if (rawfield(r->L, idx, "quiet_hours") == LUA_TTABLE) {
+		int t = lua_gettop(r->L);
+		v = -1;
+		if ((rc = check_keys(r, "policies.quiet_hours", t, quiet)) == NU_OK &&
+		    (rc = policy_number(r, t, "quiet_hours", "from", 0, 23, &v)) == NU_OK) {
+			p->quiet_from = (int)v;
+			if ((rc = policy_number(r, t, "quiet_hours", "to", 0, 23, &v)) == NU_OK)
+				p->quiet_to = (int)v;
+		}
+	}
+	lua_pop(r->L, 1);
+	if (rc == NU_OK && rawfield(r->L, idx, "frequency") == LUA_TTABLE) {
+		int t = lua_gettop(r->L);
+		v = 0;
+		if ((rc = check_keys(r, "policies.frequency", t, freq)) == NU_OK &&
+		    (rc = policy_number(r, t, "frequency", "max", 1, 1000, &v)) == NU_OK) {
+			p->cap_max = (int)v;
+			rc = policy_duration(r, t, "frequency", "per", &p->cap_window_ms);
+		}
+	}
+	lua_pop(r->L, 1);
+	if (rc == NU_OK && rawfield(r->L, idx, "retry") == LUA_TTABLE) {
+		int t = lua_gettop(r->L);
+		v = 0;
+		if ((rc = check_keys(r, "policies.retry", t, retry)) == NU_OK &&
+		    (rc = policy_number(r, t, "retry", "max_attempts", 1, 100, &v)) == NU_OK) {
+			p->retry_max_attempts = (int)v;
+			if ((rc = policy_duration(r, t, "retry", "base", &p->retry_base_ms)) == NU_OK)
+				rc = policy_duration(r, t, "retry", "max_delay", &p->retry_max_ms);
+		}
+	}
+	lua_pop(r->L, 1);
+	return rc;
+}
+
 /* plugins = { dir = "plugins", mock = { default_outcome = "ok" }, … }:
  * each plugin's section holds scalars, handed to it as text. */
 static int read_plugins(struct reader *r, int idx)
@@ -485,6 +586,8 @@ static int read_top(struct reader *r, const char *key, int idx)
 		return read_stages(r, idx);
 	if (strcmp(key, "plugins") == 0)
 		return read_plugins(r, idx);
+	if (strcmp(key, "policies") == 0)
+		return read_policies(r, idx);
 	return read_tags(r, idx);
 }
 
@@ -502,7 +605,7 @@ static int config_env(lua_State *L)
 int nu_config_load(nu_config *c, const char *path, nu_error *err)
 {
 	static const char *const known[] = { "database", "synchronous", "busy_timeout_ms",
-		"phone_default_country", "log_level", "stages", "tags", "plugins", NULL };
+		"phone_default_country", "log_level", "stages", "tags", "plugins", "policies", NULL };
 	struct reader r = { NULL, c, path, err };
 	nu_lua_sandbox sb;
 	int rc;

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <jansson.h>
+#include "engine.h"
 #include "stages.h"
 #include "tags.h"
 
@@ -26,6 +27,7 @@ typedef struct nu_config {
 	nu_stage_model stages;
 	nu_tag_def *tags;
 	size_t  ntags;
+	nu_send_policy policy;         /* policies = { … }; zeros = defaults/off */
 	char   *plugin_dir;            /* plugins.dir, resolved; NULL = none */
 	json_t *plugin_config;         /* {plugin: {key: "value"}}, never NULL once loaded */
 } nu_config;

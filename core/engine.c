@@ -55,6 +55,7 @@ int nu_engine_open(nu_store *s, nu_engine **out, nu_error *err)
 	if (!e)
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
 	e->s = s;
+	nu_engine_set_policy(e, NULL);
 	for (size_t i = 0; i < sizeof test_channels / sizeof *test_channels; i++)
 		nu_engine_add_channel(e, &test_channels[i], NULL);
 	if ((rc = nu_engine_reload(e, err)) == NU_OK) {
@@ -83,6 +84,20 @@ void nu_engine_close(nu_engine *e)
 }
 
 nu_store *nu_engine_store(nu_engine *e) { return e->s; }
+
+void nu_engine_set_policy(nu_engine *e, const nu_send_policy *p)
+{
+	static const nu_send_policy defaults = {
+		.retry_max_attempts = 6, .retry_base_ms = 30000, .retry_max_ms = 6 * 3600000LL,
+	};
+	e->policy = p ? *p : defaults;
+	if (e->policy.retry_max_attempts <= 0)
+		e->policy.retry_max_attempts = defaults.retry_max_attempts;
+	if (e->policy.retry_base_ms <= 0)
+		e->policy.retry_base_ms = defaults.retry_base_ms;
+	if (e->policy.retry_max_ms <= 0)
+		e->policy.retry_max_ms = defaults.retry_max_ms;
+}
 
 int nu_engine_add_channel(nu_engine *e, const nu_channel *ch, nu_error *err)
 {
@@ -759,13 +774,24 @@ int nu_engine_advance(nu_engine *e, int64_t target, void (*set_clock)(void *ud, 
 	return NU_OK;
 }
 
+/* The earliest of the first wait and the first send due (a retry, or one
+ * held by quiet hours): the daemon's one timer covers both. */
 int nu_engine_next_due(nu_engine *e, int64_t *due, nu_error *err)
 {
 	sqlite3_stmt *st = nu_store_stmt(e->s, "SELECT due FROM wait ORDER BY due LIMIT 1", err);
+	int64_t send = 0;
 
 	if (!st)
 		return NU_EDB;
 	*due = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
+	if (!(st = nu_store_stmt(e->s, "SELECT next_try FROM outbox WHERE state IN ('pending', 'sending')"
+				 " AND state = 'pending' ORDER BY next_try LIMIT 1", err)))
+		return NU_EDB;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		send = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (send && (!*due || send < *due))
+		*due = send;
 	return NU_OK;
 }

@@ -30,6 +30,17 @@
 #include "store.h"
 
 typedef struct nu_engine nu_engine;
+
+/* Sending policies, checked in the same transaction as each send intent.
+ * Zero values mean "off" except where a default is named. */
+typedef struct nu_send_policy {
+	int     retry_max_attempts;   /* ETEMP: give up after this many tries (default 6) */
+	int64_t retry_base_ms;        /* first retry delay, doubled each time (default 30 s) */
+	int64_t retry_max_ms;         /* cap on one delay (default 6 h) */
+	int     quiet_from, quiet_to; /* local hours [from, to) when nothing is sent; from == to: off */
+	int     cap_max;              /* at most cap_max sends per lead and channel … */
+	int64_t cap_window_ms;        /* … within this window; 0: off */
+} nu_send_policy;
 typedef struct nu_channel nu_channel;
 
 /* Result of an effect request (see nu_effect). */
@@ -76,6 +87,9 @@ int  nu_engine_open(nu_store *s, nu_engine **out, nu_error *err);
 int  nu_engine_recover(nu_engine *e, nu_error *err);
 void nu_engine_close(nu_engine *e);
 nu_store *nu_engine_store(nu_engine *e);
+
+/* Replaces the sending policy (copied). */
+void nu_engine_set_policy(nu_engine *e, const nu_send_policy *p);
 
 /* Channels: the engine keeps a pointer; `ch` must outlive it. */
 int nu_engine_add_channel(nu_engine *e, const nu_channel *ch, nu_error *err);

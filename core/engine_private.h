@@ -27,6 +27,7 @@ struct nu_engine {
 	nu_flow cache[NU_VERSION_CACHE];   /* pinned versions, by sha */
 	size_t ncache, cache_next;
 	int dispatching;
+	nu_send_policy policy;
 };
 
 /* engine.c */

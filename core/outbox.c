@@ -15,14 +15,141 @@
 #include "engine_private.h"
 #include "json_text.h"
 #include "log.h"
+#include "timefmt.h"
+#include "tz.h"
 
 #define DISPATCH_BATCH 200
+
+/* The address a channel reaches a lead at: email → the email field, sms →
+ * the phone, any other channel → "lead:<id>" until its plugin says more. */
+static void address_of(nu_run_ctx *ctx, const char *channel, char *out, size_t len)
+{
+	sqlite3_stmt *st = nu_store_stmt(ctx->s, "SELECT email, phone FROM lead WHERE id = ?", NULL);
+	const unsigned char *v = NULL;
+
+	snprintf(out, len, "lead:%lld", (long long)ctx->lead_id);
+	if (!st)
+		return;
+	sqlite3_bind_int64(st, 1, ctx->lead_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_text(st, !strcmp(channel, "sms") ? 1 : 0);
+	if (v && (!strcmp(channel, "email") || !strcmp(channel, "sms")))
+		snprintf(out, len, "%s", v);
+	sqlite3_reset(st);
+}
+
+/* Why the address may not be contacted, or 0. */
+static int suppressed(nu_run_ctx *ctx, const char *channel, const char *address, char *why,
+		      size_t len, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(ctx->s,
+		"SELECT channel, reason FROM suppression WHERE (channel = ?1 OR channel = '*')"
+		" AND (address = ?2 OR address = ?3) LIMIT 1", err);
+	char lead[32];
+	int found;
+
+	if (!st)
+		return NU_EDB;
+	snprintf(lead, sizeof lead, "lead:%lld", (long long)ctx->lead_id);
+	sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, lead, -1, SQLITE_STATIC);
+	if ((found = sqlite3_step(st) == SQLITE_ROW))
+		snprintf(why, len, "suppressed: %s (%s %s)", sqlite3_column_text(st, 1),
+			 sqlite3_column_text(st, 0), address);
+	sqlite3_reset(st);
+	return found;
+}
+
+/* Frequency cap: sends already made (or on their way) to this lead on this
+ * channel within the window. */
+static int capped(nu_run_ctx *ctx, const char *channel, char *why, size_t len, nu_error *err)
+{
+	const nu_send_policy *p = &ctx->eng->policy;
+	sqlite3_stmt *st;
+	int n, over;
+	char w[32];
+
+	if (!p->cap_window_ms || p->cap_max <= 0)
+		return 0;
+	if (!(st = nu_store_stmt(ctx->s, "SELECT count(*) FROM outbox WHERE lead_id = ? AND channel = ?"
+				 " AND created_at > ? AND state IN ('pending', 'sending', 'sent', 'unknown')",
+				 err)))
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, ctx->lead_id);
+	sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, ctx->now - p->cap_window_ms);
+	n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	if ((over = n >= p->cap_max))
+		snprintf(why, len, "frequency cap: %d %s sends per %s already", p->cap_max, channel,
+			 nu_duration_format(p->cap_window_ms, w, sizeof w));
+	return over;
+}
+
+/* Quiet hours in the lead's time zone: the next moment sending is allowed,
+ * or 0 when it is allowed now. Held, never dropped. */
+static int64_t quiet_until(nu_run_ctx *ctx, char *why, size_t len)
+{
+	const nu_send_policy *p = &ctx->eng->policy;
+	sqlite3_stmt *st;
+	char tz[64] = "";
+	const char *used;
+
+	if (p->quiet_from == p->quiet_to)
+		return 0;
+	if ((st = nu_store_stmt(ctx->s, "SELECT timezone FROM lead WHERE id = ?", NULL))) {
+		sqlite3_bind_int64(st, 1, ctx->lead_id);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+			snprintf(tz, sizeof tz, "%s", sqlite3_column_text(st, 0));
+		sqlite3_reset(st);
+	}
+	/* The next "to" o'clock; if the next "from" comes before it, we are
+	 * outside the quiet period now. */
+	int64_t open = nu_tz_next_local(tz, ctx->now, p->quiet_to, 0, 0, &used);
+	int64_t close = nu_tz_next_local(tz, ctx->now, p->quiet_from, 0, 0, NULL);
+	if (close < open)
+		return 0;
+	snprintf(why, len, "held: quiet hours (%02d:00-%02d:00 %s)", p->quiet_from, p->quiet_to, used);
+	return open;
+}
+
+/* A send the policies stopped: recorded with its reason, the run told. */
+static int refused_send(nu_run_ctx *ctx, int64_t seq, const char *channel, const char *state,
+			const char *why, const char *text, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(ctx->s,
+		"INSERT INTO outbox (op_id, run_id, seq, channel, lead_id, message, state, next_try,"
+		" error, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?8)", err);
+	json_t *res;
+	int rc;
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, ctx->run_id * 65536 + seq);
+	sqlite3_bind_int64(st, 2, ctx->run_id);
+	sqlite3_bind_int64(st, 3, seq);
+	sqlite3_bind_text(st, 4, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, ctx->lead_id);
+	sqlite3_bind_text(st, 6, text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, ctx->now);
+	sqlite3_bind_text(st, 9, why, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return nu_store_fail(ctx->s, err, "recording a refused send");
+	res = json_pack("{s:s,s:s}", "status", state, "error", why);
+	rc = nu_journal_complete(ctx->s, ctx->run_id, seq, res, err);
+	json_decref(res);
+	return rc < 0 ? rc : nu_wait_add(ctx->s, ctx->now, ctx->run_id, seq, err);
+}
 
 int nu_outbox_add(nu_run_ctx *ctx, int64_t seq, const char *channel, const json_t *message,
 		  nu_error *err)
 {
 	sqlite3_stmt *st;
-	char *text;
+	char *text, address[300], why[400] = "";
+	int64_t next_try;
+	int rc;
 
 	if (!nu_engine_channel(ctx->eng, channel)) {
 		/* Unknown channel: the send fails now, visibly, and the run
@@ -34,12 +161,27 @@ int nu_outbox_add(nu_run_ctx *ctx, int64_t seq, const char *channel, const json_
 	}
 	if (!(text = nu_json_text(message)))
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
+	/* Policies, in the same transaction as the intent: what they decide
+	 * and why is in the outbox row, so `run why` can tell. */
+	address_of(ctx, channel, address, sizeof address);
+	if ((rc = suppressed(ctx, channel, address, why, sizeof why, err)) != 0 ||
+	    (rc = capped(ctx, channel, why, sizeof why, err)) != 0) {
+		if (rc > 0)
+			rc = refused_send(ctx, seq, channel, strncmp(why, "suppressed", 10) ? "capped" :
+					  "suppressed", why, text, err);
+		free(text);
+		return rc;
+	}
+	next_try = quiet_until(ctx, why, sizeof why);
 	if (!(st = nu_store_stmt(ctx->s,
 		"INSERT INTO outbox (op_id, run_id, seq, channel, lead_id, message, state, next_try,"
-		" created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7, ?7)", err))) {
+		" error, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?8, ?9, ?7, ?7)",
+		err))) {
 		free(text);
 		return NU_EDB;
 	}
+	sqlite3_bind_int64(st, 8, next_try ? next_try : ctx->now);
+	sqlite3_bind_text(st, 9, next_try ? why : NULL, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 1, ctx->run_id * 65536 + seq);
 	sqlite3_bind_int64(st, 2, ctx->run_id);
 	sqlite3_bind_int64(st, 3, seq);
@@ -148,6 +290,56 @@ int nu_outbox_dispatch(nu_engine *e, int *did, nu_error *err)
 	return rc;
 }
 
+/* Delay before try number attempts + 1: base · 2^(attempts-1), capped,
+ * with ±20 % jitter so a provider outage does not end in a thundering
+ * herd. The jitter is derived from the op id, not random(): the same send
+ * always waits the same, which keeps tests exact. */
+static int64_t retry_delay(const nu_send_policy *p, int64_t op_id, int attempts)
+{
+	int64_t d = p->retry_base_ms;
+	uint64_t h = (uint64_t)op_id * 0x9E3779B97F4A7C15ull + (uint64_t)attempts;
+
+	for (int i = 1; i < attempts && d < p->retry_max_ms; i++)
+		d *= 2;
+	if (d > p->retry_max_ms)
+		d = p->retry_max_ms;
+	h ^= h >> 29;
+	return d + (int64_t)((double)d * 0.4 * ((double)(h % 1000) / 1000.0 - 0.5));
+}
+
+static int attempts_of(nu_store *s, int64_t op_id, int *attempts, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s, "SELECT attempts FROM outbox WHERE op_id = ?", err);
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, op_id);
+	*attempts = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	return NU_OK;
+}
+
+/* A temporary failure: try again later, or give up (dead letter). Returns
+ * 1 when the send is given up and the run must hear of it. */
+static int schedule_retry(nu_engine *e, int64_t op_id, const char *error, nu_error *err)
+{
+	int attempts;
+	sqlite3_stmt *st;
+
+	if (attempts_of(e->s, op_id, &attempts, err) < 0)
+		return NU_EDB;
+	if (attempts >= e->policy.retry_max_attempts)
+		return 1;
+	if (!(st = nu_store_stmt(e->s, "UPDATE outbox SET state = 'pending', next_try = ?, error = ?,"
+				 " updated_at = ? WHERE op_id = ?", err)))
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, nu_store_now(e->s) + retry_delay(&e->policy, op_id, attempts));
+	sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, nu_store_now(e->s));
+	sqlite3_bind_int64(st, 4, op_id);
+	return sqlite3_step(st) == SQLITE_DONE ? NU_OK : nu_store_fail(e->s, err, "scheduling retry");
+}
+
 static int complete_locked(nu_engine *e, int64_t op_id, const char *status,
 			   const char *provider_id, const char *error, nu_error *err)
 {
@@ -155,14 +347,23 @@ static int complete_locked(nu_engine *e, int64_t op_id, const char *status,
 	const char *state = !strcmp(status, "sent") ? "sent" :
 			    !strcmp(status, "unknown") ? "unknown" :
 			    !strcmp(status, "retry") ? "pending" : "failed";
+	char gave_up[400];
 	json_t *res;
 	int rc;
 
+	if (!strcmp(state, "pending")) {
+		if ((rc = schedule_retry(e, op_id, error, err)) <= 0)
+			return rc;
+		/* Dead letter: the flow learns the send failed for good. */
+		snprintf(gave_up, sizeof gave_up, "gave up after %d attempts: %s",
+			 e->policy.retry_max_attempts, error ? error : "temporary failures");
+		state = "dead";
+		error = gave_up;
+	}
 	if (set_state(e->s, op_id, state, provider_id, error, err) < 0)
 		return NU_EDB;
-	if (!strcmp(state, "pending"))
-		return NU_OK;   /* retried later; retry policy comes with the plugin layer */
-	res = json_pack("{s:s,s:I}", "status", state, "op_id", (json_int_t)op_id);
+	res = json_pack("{s:s,s:I}", "status", strcmp(state, "dead") ? state : "failed",
+			"op_id", (json_int_t)op_id);
 	if (provider_id)
 		json_object_set_new(res, "provider_id", json_string(provider_id));
 	if (error)

@@ -216,6 +216,17 @@ static const char schema_v2[] =
 	"CREATE INDEX outbox_active ON outbox(state, next_try) WHERE state IN ('pending', 'sending');"
 	"CREATE INDEX outbox_by_lead ON outbox(lead_id);"
 
+	/* Addresses that must not be contacted on a channel ('*': any channel):
+	 * unsubscribed, hard-bounced, complained, do-not-contact. */
+	"CREATE TABLE suppression ("
+	"  channel TEXT NOT NULL,"
+	"  address TEXT NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  source TEXT,"
+	"  at INTEGER NOT NULL,"
+	"  PRIMARY KEY (channel, address)"
+	") WITHOUT ROWID;"
+
 	"CREATE TABLE engine_cursor ("
 	"  name TEXT PRIMARY KEY,"
 	"  value INTEGER NOT NULL"

@@ -1,0 +1,71 @@
+/*
+ * http_client.h — outbound HTTP on the daemon's event loop: one curl multi
+ * handle driven by libevent, kept-alive connections shared by every
+ * request, and completions that always run later from the loop.
+ *
+ * The rule that shapes the API: a completion never runs inside
+ * nu_http_submit, nu_http_cancel or any curl callback. It runs from its own
+ * turn of the event loop, so it may submit, cancel or resume a Lua flow
+ * without re-entering curl (CURLM_RECURSIVE_API_CALL) or its caller.
+ */
+#ifndef NU_HTTP_CLIENT_H
+#define NU_HTTP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+
+struct event_base;
+
+/* Kept-alive connections to one host at most; more requests to the same
+ * host queue inside curl until one is free. */
+#define NU_HTTP_MAX_HOST_CONNECTIONS 8
+/* A response body over this many bytes ends the request with an error. */
+#define NU_HTTP_MAX_BODY (4u << 20)
+/* Whole-request timeout when a request gives none. */
+#define NU_HTTP_DEFAULT_TIMEOUT_MS 10000
+
+typedef struct nu_http nu_http;                       /* one per event loop */
+
+typedef struct nu_http_request {
+	const char *method;          /* "GET", "POST", …; NULL = GET */
+	const char *url;             /* http:// or https:// only */
+	const char *const *headers;  /* "Name: value", NULL-terminated; may be NULL */
+	const char *body;            /* copied by submit; may be NULL */
+	size_t body_len;
+	long timeout_ms;             /* whole request; <= 0 means NU_HTTP_DEFAULT_TIMEOUT_MS */
+} nu_http_request;
+
+typedef struct nu_http_response {
+	int status;                  /* HTTP status, 0 when the request failed */
+	const char *body;            /* borrowed during the callback; NUL-terminated */
+	size_t body_len;
+	const char *error;           /* what went wrong when status == 0, else NULL */
+	int timed_out;               /* timeout_ms passed first */
+	int connection_reused;       /* curl reused a kept-alive connection */
+} nu_http_response;
+
+typedef void (*nu_http_done)(void *ud, const nu_http_response *res);
+
+int  nu_http_open(struct event_base *base, nu_http **out, nu_error *err);
+/* Cancels what is in flight: those callbacks run before close returns, with
+ * status 0 and error "cancelled"; submits from them are refused. May be
+ * called from a completion callback. */
+void nu_http_close(nu_http *h);
+
+/* Starts a request; done(ud, res) runs exactly once, later, from the event
+ * loop (never inside nu_http_submit and never inside a curl callback).
+ * *id (may be NULL) identifies it for cancel; ids are never 0. When submit
+ * fails (bad method or URL, out of memory, closing) done never runs. */
+int  nu_http_submit(nu_http *h, const nu_http_request *req, nu_http_done done, void *ud,
+		    uint64_t *id, nu_error *err);
+/* done runs (later, from the loop) with status 0 and error "cancelled",
+ * even if the response had already arrived but was not yet delivered.
+ * NU_ENOTFOUND when the id is unknown or its callback already ran. */
+int  nu_http_cancel(nu_http *h, uint64_t id);
+
+/* Counters for benchmarks: callbacks run (any outcome) and responses that
+ * came over a reused connection. Either pointer may be NULL. */
+void nu_http_stats(const nu_http *h, uint64_t *finished, uint64_t *reused);
+
+#endif
