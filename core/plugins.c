@@ -18,7 +18,10 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include "identity.h"
+#include "ingest.h"
 #include "json_text.h"
+#include "leads.h"
 #include "log.h"
 #include "nurture/plugin.h"
 #include "plugins.h"
@@ -146,6 +149,85 @@ static int host_hmac(const void *key, size_t keylen, const void *data, size_t le
 {
 	unsigned int n = 0;
 	return HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &n) && n == 32 ? 0 : -1;
+}
+
+static int host_emit_event(nu_plugin *p, nu_lead_id lead, const char *type,
+			   const char *props_json, const char *dedupe_key)
+{
+	nu_store *s = nu_engine_store(p->reg->e);
+	json_t *rec = json_pack("{s:I,s:s}", "lead_id", (json_int_t)lead, "type", type ? type : "");
+	nu_ingest_result res;
+	char source[80];
+	nu_error err;
+	int own = !nu_store_in_tx(s), rc;
+
+	if (props_json) {
+		json_t *props = json_loads(props_json, 0, NULL);
+		if (!json_is_object(props)) {
+			json_decref(props);
+			json_decref(rec);
+			host_log(p, NU_PLOG_ERROR, "emit_event(%s): props is not a JSON object", type);
+			return -1;
+		}
+		json_object_set_new(rec, "props", props);
+	}
+	if (dedupe_key)
+		json_object_set_new(rec, "dedupe_key", json_string(dedupe_key));
+	snprintf(source, sizeof source, "plugin:%s", p->desc ? p->desc->name : "?");
+	if (own && nu_store_begin(s, &err) < 0) {
+		json_decref(rec);
+		return -1;
+	}
+	rc = nu_ingest_event(s, rec, source, &res, &err);
+	json_decref(rec);
+	if (own)
+		rc = rc < 0 ? (nu_store_rollback(s), rc) : nu_store_commit(s, &err);
+	if (rc < 0)
+		host_log(p, NU_PLOG_ERROR, "emit_event(%s) refused: %s", type, err.msg);
+	return rc < 0 ? -1 : 0;
+}
+
+static int host_lead_field(nu_plugin *p, nu_lead_id lead, const char *field, char *buf, size_t len)
+{
+	nu_store *s = nu_engine_store(p->reg->e);
+	int kind = nu_identity_kind_lookup(field), f = nu_lead_field_lookup(field), n = -1;
+	const char *v = NULL;
+	nu_lead l;
+
+	if (nu_lead_live_id(s, lead, &lead, NULL) < 0 || nu_lead_load(s, lead, &l, NULL) < 0)
+		return -1;
+	if (f >= 0)
+		v = l.field[f];
+	if (v && strlen(v) < len)
+		n = snprintf(buf, len, "%s", v);
+	nu_lead_clear(&l);
+	if (n >= 0 || kind < 0)
+		return n;
+	/* an identity kind: the lead's first identity of that kind */
+	sqlite3_stmt *st = nu_store_stmt(s, "SELECT value FROM identity WHERE lead_id = ? AND kind = ?"
+					 " ORDER BY at LIMIT 1", NULL);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, lead);
+	sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && strlen((const char *)sqlite3_column_text(st, 0)) < len)
+		n = snprintf(buf, len, "%s", sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	return n;
+}
+
+static int host_lead_by_identity(nu_plugin *p, const char *kind, const char *value, nu_lead_id *lead)
+{
+	nu_store *s = nu_engine_store(p->reg->e);
+	int k = nu_identity_kind_lookup(kind ? kind : "");
+	nu_identity id;
+	int64_t found;
+
+	if (k < 0 || !value || nu_identity_normalize(s, k, value, &id, NULL) < 0 ||
+	    nu_identity_find(s, &id, &found, NULL) != NU_OK || nu_lead_live_id(s, found, &found, NULL) < 0)
+		return -1;
+	*lead = found;
+	return 0;
 }
 
 /* The engine's view of a plugin channel. */
@@ -315,6 +397,8 @@ int nu_plugins_open(nu_engine *e, json_t *config, nu_plugins **out, nu_error *er
 		.abi_minor = NU_PLUGIN_ABI_MINOR, .log = host_log, .config_get = host_config_get,
 		.now = host_now, .random = host_random, .register_channel = host_register_channel,
 		.send_complete = host_send_complete, .hmac_sha256 = host_hmac,
+		.emit_event = host_emit_event, .lead_field = host_lead_field,
+		.lead_by_identity = host_lead_by_identity,
 	};
 	return NU_OK;
 }

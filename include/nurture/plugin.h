@@ -101,6 +101,23 @@ typedef struct nu_host_api {
 	/* HMAC-SHA256 of data with key into out (32 bytes). */
 	int         (*hmac_sha256)(const void *key, size_t keylen, const void *data, size_t len,
 				   unsigned char out[32]);
+	/* Records an event for a lead (delivery receipts, replies, attendance):
+	 * props_json is a JSON object or NULL; the same dedupe_key twice stores
+	 * one event (use the provider's event id). Returns 0, or < 0 when the
+	 * event was refused (the host logs why). The event reaches flows like
+	 * any other: triggers, wait_event, rules. */
+	int         (*emit_event)(nu_plugin *p, nu_lead_id lead, const char *type,
+				  const char *props_json, const char *dedupe_key);
+	/* Copies a field of a lead into buf: "email", "phone", "name", "company",
+	 * "title", "timezone", … or an identity kind ("wechat_openid", …).
+	 * Returns the length, or < 0 when the lead or the value is unknown or
+	 * does not fit. */
+	int         (*lead_field)(nu_plugin *p, nu_lead_id lead, const char *field, char *buf,
+				  size_t len);
+	/* The lead an identity names (kind "email", "phone", "wechat_openid" …;
+	 * the value is normalised as the store does). 0, or < 0 if none. */
+	int         (*lead_by_identity)(nu_plugin *p, const char *kind, const char *value,
+					nu_lead_id *lead);
 } nu_host_api;
 
 typedef struct nu_plugin_desc {

@@ -6,8 +6,10 @@
  *
  * The outcome comes from the message's "mock_outcome" field ("ok", "temp",
  * "perm", "unknown"), else from the config key default_outcome (plugins.mock
- * in nurture.conf.lua), else "ok". Built with -fvisibility=hidden: only the
- * entry symbol is exported.
+ * in nurture.conf.lua), else "ok". A delivered message is reported back as a
+ * "mock.delivered" event (deduplicated by op id), the way a real channel
+ * reports provider receipts. Built with -fvisibility=hidden: only the entry
+ * symbol is exported.
  */
 #include <stdio.h>
 #include <string.h>
@@ -42,14 +44,22 @@ static int mock_init(nu_plugin *p, void **state, char *err, size_t errlen)
 static int mock_send(void *state, const nu_message *m)
 {
 	nu_plugin *p = state;
-	char provider_id[40];
+	char provider_id[340], email[256] = "", props[64], key[48];
 	nu_send_result r = { sizeof r, outcome_of(m->json, host->config_get(p, "default_outcome")),
 			     provider_id, NULL };
 
-	snprintf(provider_id, sizeof provider_id, "mock-%lld", (long long)m->op_id);
+	/* The address comes from the lead, as a real channel's would. */
+	if (host->lead_field(p, m->lead_id, "email", email, sizeof email) < 0)
+		snprintf(email, sizeof email, "no-email");
+	snprintf(provider_id, sizeof provider_id, "mock-%lld-%s", (long long)m->op_id, email);
 	if (r.status == NU_SEND_EPERM)
 		r.error = "the mock was told to fail this one";
 	host->send_complete(p, m->op_id, &r);
+	if (r.status == NU_SEND_OK) {
+		snprintf(props, sizeof props, "{\"op_id\":%lld}", (long long)m->op_id);
+		snprintf(key, sizeof key, "mock-delivered-%lld", (long long)m->op_id);
+		host->emit_event(p, m->lead_id, "mock.delivered", props, key);
+	}
 	return 0;
 }
 
