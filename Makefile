@@ -10,7 +10,8 @@ BENCH_BUILD ?= build-release
 
 # Debian bookworm packages. Keep in sync with meson.build's dependencies.
 DEBS = meson ninja-build pkg-config gcc python3 sqlite3 \
-       liblua5.4-dev libsqlite3-dev libjansson-dev libcmocka-dev libssl-dev libevent-dev tzdata
+       liblua5.4-dev libsqlite3-dev libjansson-dev libcmocka-dev libssl-dev libevent-dev \
+       libcurl4-openssl-dev python3-aiosmtpd tzdata
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -3,6 +3,7 @@
  */
 #include <string.h>
 #include "cli.h"
+#include <event2/event.h>
 #include "daemon.h"
 #include "engine.h"
 #include "flows.h"
@@ -216,6 +217,10 @@ static int clock_cmd(nu_cli *cli, int argc, char **argv)
 	return NU_EXIT_OK;
 }
 
+/* The daemon sets this before loading plugins, so their load() may use
+ * the HTTP client; other commands have no loop and leave it NULL. */
+static nu_http *http_for_plugins;
+
 /* Loads the plugins of --plugins DIR or the config's plugins.dir. */
 static int load_plugins(nu_cli *cli, nu_engine *e, const char *dir, nu_plugins **out, int *n,
 			nu_error *err)
@@ -223,6 +228,7 @@ static int load_plugins(nu_cli *cli, nu_engine *e, const char *dir, nu_plugins *
 	*n = 0;
 	if (nu_plugins_open(e, cli->cfg.plugin_config, out, err) < 0)
 		return NU_ERR;
+	nu_plugins_set_http(*out, http_for_plugins);
 	if (!dir)
 		dir = cli->cfg.plugin_dir;
 	return dir ? nu_plugins_load_dir(*out, dir, n, err) : NU_OK;
@@ -280,6 +286,7 @@ static int serve(nu_cli *cli, int argc, char **argv)
 	nu_daemon_options opt = { .poll_ms = 100 };
 	const char *plugin_dir = NULL;
 	nu_plugins *plugins = NULL;
+	nu_http *http = NULL;
 	int nplugins = 0;
 	nu_engine *e = NULL;
 	nu_error err;
@@ -302,10 +309,15 @@ static int serve(nu_cli *cli, int argc, char **argv)
 		return NU_EXIT_FAIL;
 	if ((opt.flows_dir && nu_daemon_deploy_dir(cli->store, opt.flows_dir, &n, &err) < 0) ||
 	    nu_cli_engine(cli, &e, &err) < 0 ||
+	    !(opt.base = event_base_new()) || nu_http_open(opt.base, &http, &err) < 0 ||
+	    !(http_for_plugins = http) ||
 	    load_plugins(cli, e, plugin_dir, &plugins, &nplugins, &err) < 0 ||
 	    nu_engine_recover(e, &err) < 0) {
 		nu_engine_close(e);
 		nu_plugins_close(plugins);
+		nu_http_close(http);
+		if (opt.base)
+			event_base_free(opt.base);
 		return nu_cli_fail("%s", err.msg);
 	}
 	sqlite3_stmt *st = nu_store_stmt(cli->store, "SELECT count(*) FROM run WHERE status = 'waiting'", NULL);
@@ -318,6 +330,8 @@ static int serve(nu_cli *cli, int argc, char **argv)
 	int rc = nu_daemon_run(e, &opt, &err);
 	nu_engine_close(e);
 	nu_plugins_close(plugins);   /* after the engine: it held their channels */
+	nu_http_close(http);         /* runs what is still in flight with "cancelled" */
+	event_base_free(opt.base);
 	if (rc < 0)
 		return nu_cli_fail("%s", err.msg);
 	nu_info("stopped cleanly");

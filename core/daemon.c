@@ -208,7 +208,7 @@ static void release(struct daemon *d)
 	for (size_t i = 0; i < sizeof evs / sizeof *evs; i++)
 		if (evs[i])
 			event_free(evs[i]);
-	if (d->base)
+	if (d->base && !d->opt->base)
 		event_base_free(d->base);
 }
 
@@ -218,7 +218,7 @@ int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err)
 	int poll_ms = opt->poll_ms > 0 ? opt->poll_ms : 100;
 	struct timeval poll = { poll_ms / 1000, (poll_ms % 1000) * 1000 };
 
-	if (!(d.base = event_base_new()))
+	if (!(d.base = opt->base ? opt->base : event_base_new()))
 		return nu_error_set(err, NU_ERR, "cannot create the event loop");
 	d.timer = evtimer_new(d.base, on_timer, &d);
 	d.poll = event_new(d.base, -1, EV_PERSIST, on_poll, &d);

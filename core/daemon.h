@@ -11,6 +11,7 @@ typedef struct nu_daemon_options {
 	int poll_ms;               /* how often to look for writes by other processes (100) */
 	int exit_when_idle;        /* stop when no run waits and nothing is queued (tests, demo) */
 	int once;                  /* do what is due now, then stop */
+	struct event_base *base;   /* the loop to run on (shared with the HTTP client); NULL: own */
 } nu_daemon_options;
 
 /* Runs until SIGTERM or SIGINT (or idle, with exit_when_idle). */

@@ -40,7 +40,8 @@ typedef struct nu_http_response {
 	int status;                  /* HTTP status, 0 when the request failed */
 	const char *body;            /* borrowed during the callback; NUL-terminated */
 	size_t body_len;
-	const char *error;           /* what went wrong when status == 0, else NULL */
+	const char *error;           /* what went wrong when status == 0, else NULL;
+	                              * borrowed during the callback */
 	int timed_out;               /* timeout_ms passed first */
 	int connection_reused;       /* curl reused a kept-alive connection */
 } nu_http_response;

@@ -52,6 +52,7 @@ struct nu_plugin {
 
 struct nu_plugins {
 	nu_engine *e;
+	nu_http *http;               /* the daemon's client; NULL outside the daemon */
 	json_t *config;
 	nu_plugin *plugins[MAX_PLUGINS];
 	int n;
@@ -230,6 +231,53 @@ static int host_lead_by_identity(nu_plugin *p, const char *kind, const char *val
 	return 0;
 }
 
+struct http_call {
+	nu_http_done_fn done;
+	void *ud;
+};
+
+static void http_done(void *arg, const nu_http_response *r)
+{
+	struct http_call *c = arg;
+	nu_http_resp res = { sizeof res, r->status, r->body, r->body_len, r->error, r->timed_out };
+
+	c->done(c->ud, &res);
+	free(c);
+}
+
+static int host_http_submit(nu_plugin *p, const nu_http_req *req, nu_http_done_fn done, void *ud,
+			    uint64_t *id)
+{
+	struct http_call *c;
+	nu_error err;
+
+	if (!p->reg->http) {
+		host_log(p, NU_PLOG_ERROR, "http_submit: no event loop in this process (only nurture serve has one)");
+		return -1;
+	}
+	if (!req || req->struct_size < offsetof(nu_http_req, timeout_ms) || !done || !(c = malloc(sizeof *c)))
+		return -1;
+	*c = (struct http_call){ done, ud };
+	nu_http_request r = { req->method, req->url, req->headers, req->body, req->body_len,
+			      req->struct_size >= sizeof *req ? req->timeout_ms : 0 };
+	if (nu_http_submit(p->reg->http, &r, http_done, c, id, &err) < 0) {
+		host_log(p, NU_PLOG_ERROR, "http_submit %s: %s", req->url ? req->url : "", err.msg);
+		free(c);
+		return -1;
+	}
+	return 0;
+}
+
+static int host_http_cancel(nu_plugin *p, uint64_t id)
+{
+	return p->reg->http && nu_http_cancel(p->reg->http, id) == NU_OK ? 0 : -1;
+}
+
+void nu_plugins_set_http(nu_plugins *r, nu_http *http)
+{
+	r->http = http;
+}
+
 /* The engine's view of a plugin channel. */
 static int channel_send(void *state, int64_t op_id, int64_t lead_id, const json_t *message,
 			nu_engine *eng)
@@ -398,7 +446,8 @@ int nu_plugins_open(nu_engine *e, json_t *config, nu_plugins **out, nu_error *er
 		.now = host_now, .random = host_random, .register_channel = host_register_channel,
 		.send_complete = host_send_complete, .hmac_sha256 = host_hmac,
 		.emit_event = host_emit_event, .lead_field = host_lead_field,
-		.lead_by_identity = host_lead_by_identity,
+		.lead_by_identity = host_lead_by_identity, .http_submit = host_http_submit,
+		.http_cancel = host_http_cancel,
 	};
 	return NU_OK;
 }

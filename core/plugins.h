@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include "engine.h"
+#include "http_client.h"
 
 typedef struct nu_plugins nu_plugins;
 
@@ -23,6 +24,9 @@ int nu_plugins_load_file(nu_plugins *r, const char *path, nu_error *err);
 /* Loads every *.so in dir; refusals are logged and recorded (see
  * nu_plugins_describe), *loaded counts the good ones. */
 int nu_plugins_load_dir(nu_plugins *r, const char *dir, int *loaded, nu_error *err);
+
+/* Gives plugins the daemon's HTTP client (NULL: none; borrowed). */
+void nu_plugins_set_http(nu_plugins *r, nu_http *http);
 
 /* [{file, name, version, status, error, channels: [{name, health}]}] */
 json_t *nu_plugins_describe(nu_plugins *r);

@@ -85,6 +85,29 @@ typedef struct nu_channel_ops {
 /* The provider deduplicates by op_id, so a send in doubt may be retried. */
 #define NU_CHANNEL_IDEMPOTENT 0x1u
 
+/* An outbound HTTP request through the host's shared client (one curl
+ * multi handle on the daemon's loop: connections are reused per host). */
+typedef struct nu_http_req {
+	uint32_t    struct_size;
+	const char *method;              /* "GET", "POST" … */
+	const char *url;                 /* http:// or https:// only */
+	const char *const *headers;      /* "Name: value", NULL-terminated, or NULL */
+	const char *body;
+	size_t      body_len;
+	long        timeout_ms;          /* whole request; 0 = 10 s */
+} nu_http_req;
+
+typedef struct nu_http_resp {
+	uint32_t    struct_size;
+	int         status;              /* HTTP status; 0 when no response (see error) */
+	const char *body;                /* borrowed during the callback */
+	size_t      body_len;
+	const char *error;
+	int         timed_out;
+} nu_http_resp;
+
+typedef void (*nu_http_done_fn)(void *ud, const nu_http_resp *res);
+
 /* What the host offers. Append-only. */
 typedef struct nu_host_api {
 	uint32_t struct_size;
@@ -118,6 +141,14 @@ typedef struct nu_host_api {
 	 * the value is normalised as the store does). 0, or < 0 if none. */
 	int         (*lead_by_identity)(nu_plugin *p, const char *kind, const char *value,
 					nu_lead_id *lead);
+	/* Starts a request; done(ud, res) runs exactly once, later, on the loop
+	 * (never inside http_submit). Returns 0 and an id for http_cancel, or
+	 * < 0 when it could not start (bad URL, or no event loop here: only the
+	 * daemon has one). The request's strings are copied. */
+	int         (*http_submit)(nu_plugin *p, const nu_http_req *req, nu_http_done_fn done,
+				   void *ud, uint64_t *id);
+	/* done then runs with error "cancelled". 0, or < 0 if it already ran. */
+	int         (*http_cancel)(nu_plugin *p, uint64_t id);
 } nu_host_api;
 
 typedef struct nu_plugin_desc {
