@@ -137,6 +137,9 @@ int nu_cli_engine(nu_cli *cli, struct nu_engine **out, nu_error *err)
 	if (nu_engine_open(cli->store, out, err) < 0)
 		return NU_ERR;
 	nu_engine_set_policy(*out, &cli->cfg.policy);
+	/* With channel plugins configured, sends wait for the daemon that
+	 * loads them; the built-in stand-ins must not "send" them here. */
+	nu_engine_set_dispatch(*out, cli->cfg.plugin_dir == NULL);
 	return NU_OK;
 }
 

@@ -255,8 +255,8 @@ static int plugins_cmd(nu_cli *cli, int argc, char **argv)
 	if (!dir && !cli->cfg.plugin_dir)
 		return nu_cli_fail("no plugin folder: set plugins.dir in the config or give --dir");
 	if (nu_cli_engine(cli, &e, &err) < 0 || load_plugins(cli, e, dir, &r, &n, &err) < 0) {
-		nu_engine_close(e);
 		nu_plugins_close(r);
+		nu_engine_close(e);
 		return nu_cli_fail("%s", err.msg);
 	}
 	list = nu_plugins_describe(r);
@@ -276,8 +276,8 @@ static int plugins_cmd(nu_cli *cli, int argc, char **argv)
 	json_array_foreach(list, i, p)
 		refused += strcmp(nu_cli_str(p, "status"), "loaded") != 0;
 	json_decref(list);
+	nu_plugins_close(r);   /* before the engine, which unloading plugins may call */
 	nu_engine_close(e);
-	nu_plugins_close(r);
 	return refused ? NU_EXIT_FAIL : NU_EXIT_OK;
 }
 
@@ -313,9 +313,9 @@ static int serve(nu_cli *cli, int argc, char **argv)
 	    !(http_for_plugins = http) ||
 	    load_plugins(cli, e, plugin_dir, &plugins, &nplugins, &err) < 0 ||
 	    nu_engine_recover(e, &err) < 0) {
-		nu_engine_close(e);
-		nu_plugins_close(plugins);
 		nu_http_close(http);
+		nu_plugins_close(plugins);
+		nu_engine_close(e);
 		if (opt.base)
 			event_base_free(opt.base);
 		return nu_cli_fail("%s", err.msg);
@@ -327,10 +327,14 @@ static int serve(nu_cli *cli, int argc, char **argv)
 		sqlite3_reset(st);
 	nu_info("serving %s: %d flow file%s from %s, %lld runs waiting", cli->cfg.database, n,
 		n == 1 ? "" : "s", opt.flows_dir ? opt.flows_dir : "(database only)", (long long)waiting);
+	nu_engine_set_dispatch(e, 1);   /* the daemon has the real channels */
 	int rc = nu_daemon_run(e, &opt, &err);
+	/* In this order: in-flight requests end ("cancelled") while their
+	 * plugins are still loaded; plugins unload while the engine they may
+	 * report to still exists; the engine goes last. */
+	nu_http_close(http);
+	nu_plugins_close(plugins);
 	nu_engine_close(e);
-	nu_plugins_close(plugins);   /* after the engine: it held their channels */
-	nu_http_close(http);         /* runs what is still in flight with "cancelled" */
 	event_base_free(opt.base);
 	if (rc < 0)
 		return nu_cli_fail("%s", err.msg);

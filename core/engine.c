@@ -85,6 +85,11 @@ void nu_engine_close(nu_engine *e)
 
 nu_store *nu_engine_store(nu_engine *e) { return e->s; }
 
+void nu_engine_set_dispatch(nu_engine *e, int on)
+{
+	e->no_dispatch = !on;
+}
+
 void nu_engine_set_policy(nu_engine *e, const nu_send_policy *p)
 {
 	static const nu_send_policy defaults = {
@@ -110,6 +115,12 @@ int nu_engine_add_channel(nu_engine *e, const nu_channel *ch, nu_error *err)
 		return nu_error_set(err, NU_ERR, "too many channels");
 	e->channels[e->nchannels++] = ch;
 	return NU_OK;
+}
+
+int nu_engine_channel_room(nu_engine *e, const char *name)
+{
+	int room = NU_MAX_CHANNELS - (int)e->nchannels;
+	return nu_engine_channel(e, name) ? room + 1 : room;
 }
 
 const nu_channel *nu_engine_channel(nu_engine *e, const char *name)
@@ -738,7 +749,8 @@ int nu_engine_pump(nu_engine *e, int *did, nu_error *err)
 	 * that loops through tags cannot spin the loop forever. */
 	for (int rounds = 0; rounds < 1000; rounds++) {
 		round = 0;
-		if (pump_once(e, &round, err) < 0 || nu_outbox_dispatch(e, &round, err) < 0)
+		if (pump_once(e, &round, err) < 0 ||
+		    (!e->no_dispatch && nu_outbox_dispatch(e, &round, err) < 0))
 			return NU_EDB;
 		total += round;
 		if (!round)

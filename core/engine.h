@@ -88,8 +88,18 @@ int  nu_engine_recover(nu_engine *e, nu_error *err);
 void nu_engine_close(nu_engine *e);
 nu_store *nu_engine_store(nu_engine *e);
 
+/* Whether nu_engine_pump hands due sends to channels (default 1). A CLI
+ * command beside a daemon that loads channel plugins turns it off: only
+ * the daemon has the real channels. */
+void nu_engine_set_dispatch(nu_engine *e, int on);
+
 /* Replaces the sending policy (copied). */
 void nu_engine_set_policy(nu_engine *e, const nu_send_policy *p);
+
+#define NU_MAX_CHANNELS_PUBLIC 16
+/* How many more channels could be added (a channel named `name` that
+ * replaces a built-in stand-in takes no new slot... counted as room). */
+int nu_engine_channel_room(nu_engine *e, const char *name);
 
 /* Channels: the engine keeps a pointer; `ch` must outlive it. */
 int nu_engine_add_channel(nu_engine *e, const nu_channel *ch, nu_error *err);

@@ -7,7 +7,7 @@
 
 #include "engine.h"
 
-#define NU_MAX_CHANNELS 16
+#define NU_MAX_CHANNELS NU_MAX_CHANNELS_PUBLIC
 #define NU_VERSION_CACHE 32
 #define NU_STEP_MEM_LIMIT (16u << 20)
 #define NU_STEP_INSTR_LIMIT 10000000u
@@ -28,6 +28,7 @@ struct nu_engine {
 	size_t ncache, cache_next;
 	int dispatching;
 	nu_send_policy policy;
+	int no_dispatch;
 };
 
 /* engine.c */

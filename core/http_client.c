@@ -31,6 +31,10 @@ struct xfer {
 	nu_http_done done;
 	void *ud;
 	struct curl_slist *headers;
+	struct curl_slist *rcpt;     /* mail: envelope recipients */
+	char *upload;                /* mail: the message, sent by on_upload */
+	size_t upload_len, upload_pos;
+	int mail;
 	char *buf;                   /* the response body, NUL-terminated */
 	size_t len, cap;
 	int too_big, no_memory;      /* why the write callback stopped curl */
@@ -216,6 +220,8 @@ static void free_xfer(struct xfer *x)
 	if (x->easy)
 		curl_easy_cleanup(x->easy);
 	curl_slist_free_all(x->headers);
+	curl_slist_free_all(x->rcpt);
+	free(x->upload);
 	free(x->buf);
 	free(x);
 }
@@ -264,9 +270,17 @@ static void finish(struct xfer *x, CURLcode rc)
 {
 	long code = 0;
 
-	if (rc == CURLE_OK)
+	if (rc == CURLE_OK || x->mail)
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-	if (rc == CURLE_OK && code > 0) {
+	if (x->mail) {
+		/* SMTP: the last reply tells a refusal (5xx) from a try-later (4xx)
+		 * from a message sent without a verdict (354 then silence). */
+		x->res.reply_code = (int)code;
+		x->res.status = rc == CURLE_OK ? 250 : 0;
+		x->res.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+		if (rc != CURLE_OK)
+			x->res.error = failure_text(x, rc);
+	} else if (rc == CURLE_OK && code > 0) {
 		x->res.status = (int)code;
 		x->res.connection_reused = nu_http_connection_reused(x->easy);
 	} else {
@@ -456,6 +470,81 @@ static int setup(struct xfer *x, const nu_http_request *req, const char *method,
 	return NU_OK;
 }
 
+static size_t on_upload(char *out, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb, left = x->upload_len - x->upload_pos;
+
+	if (n > left)
+		n = left;
+	memcpy(out, x->upload + x->upload_pos, n);
+	x->upload_pos += n;
+	return n;
+}
+
+static int setup_mail(struct xfer *x, const nu_mail_request *req, nu_error *err)
+{
+	CURL *e = x->easy;
+	CURLcode rc = CURLE_OK;
+
+	for (const char *const *r = req->rcpt; *r; r++) {
+		struct curl_slist *l = curl_slist_append(x->rcpt, *r);
+		if (!l)
+			return nu_error_set(err, NU_ENOMEM, "out of memory");
+		x->rcpt = l;
+	}
+	if (!(x->upload = malloc(req->message_len ? req->message_len : 1)))
+		return nu_error_set(err, NU_ENOMEM, "out of memory");
+	memcpy(x->upload, req->message, req->message_len);
+	x->upload_len = req->message_len;
+	x->mail = 1;
+#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
+	SET(CURLOPT_URL, req->url);
+	SET(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 30000L);
+	SET(CURLOPT_PRIVATE, (void *)x);
+	SET(CURLOPT_ERRORBUFFER, x->errbuf);
+	SET(CURLOPT_MAIL_FROM, req->from);
+	SET(CURLOPT_MAIL_RCPT, x->rcpt);
+	SET(CURLOPT_UPLOAD, 1L);
+	SET(CURLOPT_READFUNCTION, on_upload);
+	SET(CURLOPT_READDATA, (void *)x);
+	SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->upload_len);
+	SET(CURLOPT_USE_SSL, req->require_tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
+	if (req->user) {
+		SET(CURLOPT_USERNAME, req->user);
+		SET(CURLOPT_PASSWORD, req->password ? req->password : "");
+	}
+	if (req->cainfo)
+		SET(CURLOPT_CAINFO, req->cainfo);
+#undef SET
+	if (rc != CURLE_OK)
+		return nu_error_set(err, rc == CURLE_OUT_OF_MEMORY ? NU_ENOMEM : NU_ERR,
+				    "mail submission setup: %s", curl_easy_strerror(rc));
+	return NU_OK;
+}
+
+/* Adds a set-up transfer to the multi handle and the live list. */
+static int start_xfer(nu_http *h, struct xfer *x, uint64_t *id, nu_error *err)
+{
+	CURLMcode mrc;
+
+	if ((mrc = curl_multi_add_handle(h->multi, x->easy)) != CURLM_OK) {
+		free_xfer(x);
+		return nu_error_set(err, mrc == CURLM_OUT_OF_MEMORY ? NU_ENOMEM : NU_ERR,
+				    "submit: %s", curl_multi_strerror(mrc));
+	}
+	x->id = h->next_id++;
+	x->next = h->live;
+	if (h->live)
+		h->live->prev = x;
+	h->live = x;
+	if (id)
+		*id = x->id;
+	return NU_OK;
+}
+
 /* ---- the API ------------------------------------------------------------ */
 
 int nu_http_open(struct event_base *base, nu_http **out, nu_error *err)
@@ -501,7 +590,6 @@ int nu_http_submit(nu_http *h, const nu_http_request *req, nu_http_done done, vo
 {
 	const char *method = req && req->method ? req->method : "GET";
 	struct xfer *x;
-	CURLMcode mrc;
 	int rc;
 
 	if (id)
@@ -530,19 +618,36 @@ int nu_http_submit(nu_http *h, const nu_http_request *req, nu_http_done done, vo
 	}
 	/* Only arms curl's timer (through on_curl_timer); the transfer starts
 	 * when that fires on the loop, so done cannot run in here. */
-	if ((mrc = curl_multi_add_handle(h->multi, x->easy)) != CURLM_OK) {
-		free_xfer(x);
-		return nu_error_set(err, mrc == CURLM_OUT_OF_MEMORY ? NU_ENOMEM : NU_ERR,
-				    "HTTP submit: %s", curl_multi_strerror(mrc));
-	}
-	x->id = h->next_id++;
-	x->next = h->live;
-	if (h->live)
-		h->live->prev = x;
-	h->live = x;
+	return start_xfer(h, x, id, err);
+}
+
+int nu_http_submit_mail(nu_http *h, const nu_mail_request *req, nu_http_done done, void *ud,
+			uint64_t *id, nu_error *err)
+{
+	struct xfer *x;
+	int rc;
+
 	if (id)
-		*id = x->id;
-	return NU_OK;
+		*id = 0;
+	if (!h || !req || !done || !req->url || !req->from || !req->rcpt || !req->rcpt[0] ||
+	    (!req->message && req->message_len))
+		return nu_error_set(err, NU_EINVAL, "mail submit needs a URL, a sender, recipients and a callback");
+	if (h->closing)
+		return nu_error_set(err, NU_ESTATE, "the HTTP client is closing");
+	if (strncasecmp(req->url, "smtp://", 7) && strncasecmp(req->url, "smtps://", 8))
+		return nu_error_set(err, NU_EINVAL, "URL '%.200s' is not smtp:// or smtps://", req->url);
+	if (!(x = calloc(1, sizeof *x)) || !(x->easy = curl_easy_init())) {
+		free(x);
+		return nu_error_set(err, NU_ENOMEM, "out of memory");
+	}
+	x->h = h;
+	x->done = done;
+	x->ud = ud;
+	if ((rc = setup_mail(x, req, err)) < 0) {
+		free_xfer(x);
+		return rc;
+	}
+	return start_xfer(h, x, id, err);
 }
 
 /* A linear search: cancels are rare and in-flight requests few (curl

@@ -44,9 +44,34 @@ typedef struct nu_http_response {
 	                              * borrowed during the callback */
 	int timed_out;               /* timeout_ms passed first */
 	int connection_reused;       /* curl reused a kept-alive connection */
+	int reply_code;              /* mail: the server's last reply (250, 451, 550, 354 …),
+	                              * also when the submission failed; 0 if none */
 } nu_http_response;
 
+
+
 typedef void (*nu_http_done)(void *ud, const nu_http_response *res);
+
+/* Mail submission through the same client (SMTP on the same multi handle
+ * and loop). One message, sent as given: the caller builds it. */
+typedef struct nu_mail_request {
+	const char *url;              /* smtp://host:port or smtps://host:port */
+	const char *from;             /* envelope sender (MAIL FROM) */
+	const char *const *rcpt;      /* envelope recipients, NULL-terminated */
+	const char *message;          /* the RFC 5322 message, CRLF line ends */
+	size_t      message_len;
+	const char *user, *password;  /* AUTH; NULL user = none */
+	const char *cainfo;           /* CA file to verify the server, NULL = system */
+	int         require_tls;      /* refuse to send without STARTTLS/TLS */
+	long        timeout_ms;       /* whole submission; default 30 000 */
+} nu_mail_request;
+
+/* Starts a submission; done runs as for nu_http_submit. On success status
+ * is 250; otherwise status is 0, error says why and reply_code holds the
+ * server's last reply: 4xx = try later, 5xx = refused, 354 = the message was
+ * sent but no verdict came (in doubt). */
+int  nu_http_submit_mail(nu_http *h, const nu_mail_request *req, nu_http_done done, void *ud,
+			 uint64_t *id, nu_error *err);
 
 int  nu_http_open(struct event_base *base, nu_http **out, nu_error *err);
 /* Cancels what is in flight: those callbacks run before close returns, with

@@ -373,6 +373,24 @@ static int complete_locked(nu_engine *e, int64_t op_id, const char *status,
 	return rc < 0 ? rc : nu_wait_add(e->s, nu_store_now(e->s), run_id, seq, err);
 }
 
+/* Only a send that was handed to a channel ('sending') can complete: a
+ * second report for the same op, or an op id that names no send, is
+ * ignored — acting on it could re-send a message or wake a run that does
+ * not exist. */
+static int in_flight(nu_store *s, int64_t op_id, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s, "SELECT state FROM outbox WHERE op_id = ?", err);
+	int sending;
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, op_id);
+	sending = sqlite3_step(st) == SQLITE_ROW &&
+		  !strcmp((const char *)sqlite3_column_text(st, 0), "sending");
+	sqlite3_reset(st);
+	return sending;
+}
+
 int nu_engine_send_complete(nu_engine *e, int64_t op_id, const char *status,
 			    const char *provider_id, const char *error, nu_error *err)
 {
@@ -380,6 +398,14 @@ int nu_engine_send_complete(nu_engine *e, int64_t op_id, const char *status,
 
 	if (own && nu_store_begin(e->s, err) < 0)
 		return NU_EDB;
+	if ((rc = in_flight(e->s, op_id, err)) <= 0) {
+		if (rc == 0)
+			nu_log(NU_LOG_WARN, NULL, "send %lld completed as '%s' but is not in flight: ignored",
+			       (long long)op_id, status);
+		if (own)
+			nu_store_rollback(e->s);
+		return rc < 0 ? rc : NU_OK;
+	}
 	rc = complete_locked(e, op_id, status, provider_id, error, err);
 	if (!own)
 		return rc;

@@ -14,7 +14,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -85,10 +87,19 @@ static int64_t host_now(nu_plugin *p)
 	return nu_store_now(nu_engine_store(p->reg->e));
 }
 
+/* From the kernel: plugins may use it for nonces, so it must differ
+ * between processes (libc random() is never seeded here). */
 static uint64_t host_random(nu_plugin *p)
 {
+	uint64_t v = 0;
+
 	(void)p;
-	return ((uint64_t)random() << 33) ^ ((uint64_t)random() << 2) ^ (uint64_t)random();
+	if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		v = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+	}
+	return v;
 }
 
 static int channel_send(void *state, int64_t op_id, int64_t lead_id, const json_t *message,
@@ -239,7 +250,8 @@ struct http_call {
 static void http_done(void *arg, const nu_http_response *r)
 {
 	struct http_call *c = arg;
-	nu_http_resp res = { sizeof res, r->status, r->body, r->body_len, r->error, r->timed_out };
+	nu_http_resp res = { sizeof res, r->status, r->body, r->body_len, r->error, r->timed_out,
+			     r->reply_code };
 
 	c->done(c->ud, &res);
 	free(c);
@@ -262,6 +274,29 @@ static int host_http_submit(nu_plugin *p, const nu_http_req *req, nu_http_done_f
 			      req->struct_size >= sizeof *req ? req->timeout_ms : 0 };
 	if (nu_http_submit(p->reg->http, &r, http_done, c, id, &err) < 0) {
 		host_log(p, NU_PLOG_ERROR, "http_submit %s: %s", req->url ? req->url : "", err.msg);
+		free(c);
+		return -1;
+	}
+	return 0;
+}
+
+static int host_mail_submit(nu_plugin *p, const nu_mail_req *req, nu_http_done_fn done, void *ud,
+			    uint64_t *id)
+{
+	struct http_call *c;
+	nu_error err;
+
+	if (!p->reg->http) {
+		host_log(p, NU_PLOG_ERROR, "mail_submit: no event loop in this process (only nurture serve has one)");
+		return -1;
+	}
+	if (!req || req->struct_size < sizeof *req || !done || !(c = malloc(sizeof *c)))
+		return -1;
+	*c = (struct http_call){ done, ud };
+	nu_mail_request r = { req->url, req->from, req->rcpt, req->message, req->message_len,
+			      req->user, req->password, req->cainfo, req->require_tls, req->timeout_ms };
+	if (nu_http_submit_mail(p->reg->http, &r, http_done, c, id, &err) < 0) {
+		host_log(p, NU_PLOG_ERROR, "mail_submit: %s", err.msg);
 		free(c);
 		return -1;
 	}
@@ -370,11 +405,26 @@ static int start(nu_plugin *p, nu_error *err)
 		drop_channels(p);
 		return refuse(p, err, "load failed: %s", why[0] ? why : p->error[0] ? p->error : "no reason given");
 	}
-	for (int i = 0; i < p->nchans; i++)
-		if (nu_engine_add_channel(p->reg->e, &p->chans[i]->engine_ch, err) < 0) {
-			drop_channels(p);
-			return refuse(p, err, "%s", err->msg);
+	/* Check every channel before handing any to the engine, so a refusal
+	 * never leaves the engine pointing at a channel that is freed. */
+	for (int i = 0; i < p->nchans; i++) {
+		const char *name = p->chans[i]->name;
+		for (int j = 0; j < p->reg->n; j++) {
+			nu_plugin *other = p->reg->plugins[j];
+			for (int k = 0; other != p && other->loaded && k < other->nchans; k++)
+				if (!strcmp(other->chans[k]->name, name)) {
+					drop_channels(p);
+					return refuse(p, err, "channel %s is already provided by plugin %s", name,
+						      other->desc->name);
+				}
 		}
+		if (nu_engine_channel_room(p->reg->e, name) <= i) {
+			drop_channels(p);
+			return refuse(p, err, "too many channels (the engine holds %d)", NU_MAX_CHANNELS_PUBLIC);
+		}
+	}
+	for (int i = 0; i < p->nchans; i++)
+		nu_engine_add_channel(p->reg->e, &p->chans[i]->engine_ch, NULL);
 	p->loaded = 1;
 	nu_info("plugin %s %s loaded from %s (%d channel%s)", p->desc->name,
 		p->desc->version ? p->desc->version : "", p->path, p->nchans, p->nchans == 1 ? "" : "s");
@@ -447,7 +497,7 @@ int nu_plugins_open(nu_engine *e, json_t *config, nu_plugins **out, nu_error *er
 		.send_complete = host_send_complete, .hmac_sha256 = host_hmac,
 		.emit_event = host_emit_event, .lead_field = host_lead_field,
 		.lead_by_identity = host_lead_by_identity, .http_submit = host_http_submit,
-		.http_cancel = host_http_cancel,
+		.http_cancel = host_http_cancel, .mail_submit = host_mail_submit,
 	};
 	return NU_OK;
 }

@@ -104,9 +104,27 @@ typedef struct nu_http_resp {
 	size_t      body_len;
 	const char *error;
 	int         timed_out;
+	int         reply_code;          /* mail: the server's last reply code */
 } nu_http_resp;
 
 typedef void (*nu_http_done_fn)(void *ud, const nu_http_resp *res);
+
+/* A mail submission through the host's client (SMTP on the same loop).
+ * The answer comes as an nu_http_resp: status 250 when accepted; else
+ * status 0, error set, and reply_code the server's last reply (4xx: try
+ * later, 5xx: refused, 354: sent without a verdict — in doubt). */
+typedef struct nu_mail_req {
+	uint32_t    struct_size;
+	const char *url;                 /* smtp://host:port or smtps://… */
+	const char *from;                /* envelope sender (VERP) */
+	const char *const *rcpt;         /* NULL-terminated */
+	const char *message;             /* RFC 5322, CRLF */
+	size_t      message_len;
+	const char *user, *password;     /* NULL user: no AUTH */
+	const char *cainfo;              /* CA file, NULL: the system's */
+	int         require_tls;
+	long        timeout_ms;          /* 0 = 30 s */
+} nu_mail_req;
 
 /* What the host offers. Append-only. */
 typedef struct nu_host_api {
@@ -149,6 +167,9 @@ typedef struct nu_host_api {
 				   void *ud, uint64_t *id);
 	/* done then runs with error "cancelled". 0, or < 0 if it already ran. */
 	int         (*http_cancel)(nu_plugin *p, uint64_t id);
+	/* Submits one mail; done runs once, later, as for http_submit. */
+	int         (*mail_submit)(nu_plugin *p, const nu_mail_req *req, nu_http_done_fn done,
+				   void *ud, uint64_t *id);
 } nu_host_api;
 
 typedef struct nu_plugin_desc {

@@ -28,8 +28,8 @@ static void env_open(struct env *v)
 
 static void env_close(struct env *v)
 {
-	nu_engine_close(v->e);
 	nu_plugins_close(v->r);
+	nu_engine_close(v->e);
 	json_decref(v->config);
 	test_db_close(&v->t);
 }
