@@ -212,6 +212,15 @@ static void release(struct daemon *d)
 		event_base_free(d->base);
 }
 
+/* The engine asks for a pump (an asynchronous send completed). */
+static void wake_soon(void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval now = { 0, 0 };
+
+	evtimer_add(d->timer, &now);
+}
+
 int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err)
 {
 	struct daemon d = { .e = e, .opt = opt };
@@ -229,12 +238,14 @@ int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err)
 		release(&d);
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
 	}
+	nu_engine_set_wakeup(e, wake_soon, &d);
 	event_add(d.poll, &poll);
 	event_add(d.sigterm, NULL);
 	event_add(d.sigint, NULL);
 	event_add(d.sighup, NULL);
 	work(&d);
 	event_base_dispatch(d.base);
+	nu_engine_set_wakeup(e, NULL, NULL);
 	release(&d);
 	return NU_OK;
 }

@@ -85,6 +85,12 @@ void nu_engine_close(nu_engine *e)
 
 nu_store *nu_engine_store(nu_engine *e) { return e->s; }
 
+void nu_engine_set_wakeup(nu_engine *e, void (*fn)(void *ud), void *ud)
+{
+	e->wakeup = fn;
+	e->wakeup_ud = ud;
+}
+
 void nu_engine_set_dispatch(nu_engine *e, int on)
 {
 	e->no_dispatch = !on;

@@ -88,6 +88,10 @@ int  nu_engine_recover(nu_engine *e, nu_error *err);
 void nu_engine_close(nu_engine *e);
 nu_store *nu_engine_store(nu_engine *e);
 
+/* Called when work became due outside a pump (an asynchronous send
+ * completed): the daemon schedules a pump. NULL: nothing. */
+void nu_engine_set_wakeup(nu_engine *e, void (*fn)(void *ud), void *ud);
+
 /* Whether nu_engine_pump hands due sends to channels (default 1). A CLI
  * command beside a daemon that loads channel plugins turns it off: only
  * the daemon has the real channels. */

@@ -29,6 +29,8 @@ struct nu_engine {
 	int dispatching;
 	nu_send_policy policy;
 	int no_dispatch;
+	void (*wakeup)(void *ud);
+	void *wakeup_ud;
 };
 
 /* engine.c */

@@ -413,7 +413,12 @@ int nu_engine_send_complete(nu_engine *e, int64_t op_id, const char *status,
 		nu_store_rollback(e->s);
 		return rc;
 	}
-	return nu_store_commit(e->s, err);
+	rc = nu_store_commit(e->s, err);
+	/* Completed from an I/O callback, not inside a pump: the run it woke
+	 * needs one soon. */
+	if (rc == NU_OK && !e->dispatching && e->wakeup)
+		e->wakeup(e->wakeup_ud);
+	return rc;
 }
 
 /* After a crash: rows left 'sending' are in doubt. */

@@ -28,7 +28,14 @@ def count(path):
     for line in lines:
         if not line.strip():
             continue
-        entry = json.loads(line)
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            # A log cut short (a run killed mid-write) must not hide a
+            # failure behind a crash of the counter.
+            print(f"testcount: {path}: unreadable line {line[:80]!r}", file=sys.stderr)
+            failed += 1
+            continue
         p = f = 0
         for out in (entry.get("stdout") or "").splitlines():
             m = TAP.match(out.strip())

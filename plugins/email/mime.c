@@ -5,6 +5,9 @@
  * multipart/alternative body in quoted-printable or base64 with CRLF line
  * ends everywhere.
  */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L   /* strndup, strncasecmp, gmtime_r, mkdtemp */
+#endif
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>

@@ -4,6 +4,9 @@
  * variables, renders them against a JSON object, and derives the text body
  * from the HTML when there is no .txt.
  */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L   /* strndup, strncasecmp, gmtime_r, mkdtemp */
+#endif
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -11,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "buf.h"
 #include "template.h"
 
@@ -128,19 +132,16 @@ static int add_lit(part *p, const char *s, size_t n)
 static int add_var(part *p, const char *s, size_t n, int raw, int line, const char *file,
 		   char *err, size_t errlen)
 {
-	const char *bar = memchr(s, '|', n), *d = NULL;
-	size_t nlen = bar ? (size_t)(bar - s) : n, dlen = 0;
+	const char *bar = memchr(s, '|', n), *d = bar ? bar + 1 : NULL;
+	size_t nlen = bar ? (size_t)(bar - s) : n, dlen = bar ? n - nlen - 1 : 0;
 	seg g = { .raw = raw, .line = line };
 
 	trim(&s, &nlen);
 	if (!valid_name(s, nlen))
 		return fail(err, errlen, "%s:%d: bad variable name '%.*s'", file, line,
 			    (int)(nlen > 64 ? 64 : nlen), s);
-	if (bar) {
-		d = bar + 1;
-		dlen = n - (size_t)(d - s);
+	if (d)
 		trim(&d, &dlen);
-	}
 	if (!(g.name = strndup(s, nlen)) || (d && !(g.dflt = strndup(d, dlen))) ||
 	    add_seg(p, &g) < 0) {
 		free(g.name);

@@ -3,6 +3,9 @@
  * base64url), the HTML rewriting that places them (click links and the
  * open pixel), the unsubscribe URL, and VERP envelope senders (tracking.h).
  */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L   /* strndup, strncasecmp, gmtime_r, mkdtemp */
+#endif
 #include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -242,6 +245,22 @@ static int href_at(const char *html, size_t i, size_t *vstart, size_t *vlen)
 	return 1;
 }
 
+/* Whether the attribute at html[i] sits in a tag that takes clicks: not
+ * in text, and not in <link> (stylesheets) or <base>. */
+static int in_link_tag(const char *html, size_t i)
+{
+	size_t lt = i, n = 0;
+
+	while (lt > 0 && html[lt - 1] != '<' && html[lt - 1] != '>')
+		lt--;
+	if (lt == 0 || html[lt - 1] != '<')
+		return 0;
+	while (isalnum((unsigned char)html[lt + n]) || html[lt + n] == ':' || html[lt + n] == '-')
+		n++;
+	return !((n == 4 && !strncasecmp(html + lt, "link", 4)) ||
+		 (n == 4 && !strncasecmp(html + lt, "base", 4)));
+}
+
 /* A URL of ours: never wrapped again. */
 static int own_url(const email_tracker *tr, size_t blen, const char *url)
 {
@@ -275,7 +294,7 @@ char *email_track_links(const email_tracker *tr, int64_t op_id, const char *html
 		return NULL;
 	}
 	for (size_t i = 0; html[i]; i++) {
-		if (!href_at(html, i, &vstart, &vlen) ||
+		if (!href_at(html, i, &vstart, &vlen) || !in_link_tag(html, i) ||
 		    (strncasecmp(html + vstart, "http://", 7) && strncasecmp(html + vstart, "https://", 8)))
 			continue;
 		if (!(url = email_html_unescape(html + vstart, vlen)))

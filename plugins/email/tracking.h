@@ -65,12 +65,13 @@ int email_token_make(char out[EMAIL_TOKEN_MAX], const unsigned char *key, size_t
 int email_token_verify(const char *token, size_t len, const unsigned char *key, size_t keylen,
 		       email_track *t);
 
-/* html with every href="http…" / href='http…' (any case, anywhere: VML
+/* html with every href="http…" / href='http…' (any case, in any tag: VML
  * buttons in Outlook conditional comments count) pointing at
  * <base>/t/c/<token> for link n; *links gets the originals. Other hrefs
- * (mailto:, tel:, #, relative) and URLs already under <base>/t/ or
- * <base>/u/ are left alone. Caller frees the result and the list; NULL
- * with err on failure (links then empty). */
+ * (mailto:, tel:, #, relative), hrefs of <link> and <base>, text that only
+ * looks like an href, and URLs already under <base>/t/ or <base>/u/ are
+ * left alone. Caller frees the result and the list; NULL with err on
+ * failure (links then empty). */
 char *email_track_links(const email_tracker *tr, int64_t op_id, const char *html,
 			email_links *links, char *err, size_t errlen);
 

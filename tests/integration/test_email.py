@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""The email channel end to end: the real daemon loads the email plugin
+through the loader, a flow sends to leads whose addresses script the fake
+SMTP server (tests/fakes/smtp_fake.py: STARTTLS, AUTH, 451/550/drop), and
+the test checks the outbox, the run's view of each outcome, the events the
+plugin reported, and the delivered MIME message.
+
+usage: test_email.py NURTURE REPO_ROOT BUILD_ROOT
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import eq, ok  # noqa: E402
+
+NURTURE, ROOT, BUILD = (os.path.abspath(a) for a in sys.argv[1:4])
+WORK = tempfile.mkdtemp(prefix="nurture-email-test-")
+OUT = os.path.join(WORK, "smtp-out")
+
+TEMPLATE = """Subject: 欢迎, {{lead.name|朋友}}
+
+<html><body><p>您好 {{lead.name|there}}, here is {{topic|our white paper}}.</p>
+<p><a href="https://example.cn/whitepaper">Read it</a></p></body></html>
+"""
+
+FLOW = """return { name = "mailer", trigger = { manual = true },
+  run = function(lead)
+    local ok, info = send("email", { template = "welcome", topic = "数字化营销" })
+    lead:tag("mail:" .. info.status)
+  end }
+"""
+
+LEADS = """email,name,phone
+ok@x.cn,王磊,
+tempfail+1@x.cn,Temp Fail,
+reject+1@x.cn,Re Ject,
+drop+1@x.cn,Drop Ped,
+,No Email,13800138000
+"""
+
+
+def nurture(*args, timeout=60):
+    return subprocess.run([NURTURE, *args], cwd=WORK, capture_output=True, text=True, timeout=timeout)
+
+
+def start_fake():
+    fake = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests", "fakes", "smtp_fake.py"),
+                             "--out", OUT, "--port", "0", "--user", "nurture", "--password", "s3cret",
+                             "--lifetime", "120"], stdout=subprocess.PIPE, text=True)
+    cert = port = None
+    for line in fake.stdout:
+        if line.startswith("CERT "):
+            cert = line.split(" ", 1)[1].strip()
+        if line.startswith("PORT "):
+            port = int(line.split()[1])
+            break
+    return fake, cert, port
+
+
+def write(path, text):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def main():
+    fake, cert, port = start_fake()
+    ok(port and cert, "the SMTP fake started")
+    try:
+        setup(cert, port)
+        run_daemon()
+        check()
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)
+        shutil.rmtree(WORK, ignore_errors=True)
+    tap.done_testing()
+
+
+def setup(cert, port):
+    os.makedirs(os.path.join(WORK, "templates"))
+    write(os.path.join(WORK, "templates", "welcome.tmpl"), TEMPLATE)
+    write(os.path.join(WORK, "mailer.lua"), FLOW)
+    write(os.path.join(WORK, "leads.csv"), LEADS)
+    write(os.path.join(WORK, "nurture.conf.lua"), f"""return {{
+  database = "d.db",
+  policies = {{ retry = {{ max_attempts = 2, base = "1s", max_delay = "1s" }} }},
+  plugins = {{
+    dir = "{BUILD}/plugins",
+    email = {{ smtp_url = "smtp://127.0.0.1:{port}", smtp_user = "nurture", smtp_password = "s3cret",
+              smtp_cainfo = "{cert}", from = "news@nurture.test", from_name = "Nurture 市场部",
+              templates = "{WORK}/templates", domain = "nurture.test",
+              tracking_base = "http://127.0.0.1:8787", tracking_key = "0123456789abcdef0123",
+              timeout_ms = 5000 }},
+  }},
+}}
+""")
+    eq(nurture("-q", "init").returncode, 0, "init")
+    eq(nurture("-q", "lead", "import", "leads.csv").returncode, 0, "leads imported")
+    p = nurture("plugins")
+    ok(p.returncode == 0 and re.search(r"^email .*loaded", p.stdout, re.M), "nurture plugins loads the email plugin",
+       p.stdout + p.stderr)
+    eq(nurture("-q", "flow", "deploy", "mailer.lua").returncode, 0, "flow deployed")
+    for ref in ["ok@x.cn", "tempfail+1@x.cn", "reject+1@x.cn", "drop+1@x.cn", "+8613800138000"]:
+        p = nurture("-q", "flow", "enroll", "mailer", ref)
+        eq(p.returncode, 0, f"enrolled {ref}")
+    db = sqlite3.connect(os.path.join(WORK, "d.db"))
+    states = db.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall()
+    eq(states, [("pending", 5)], "the CLI queued the sends but dispatched none (only the daemon has the plugin)")
+    db.close()
+
+
+def run_daemon():
+    p = nurture("serve", "--exit-when-idle", timeout=90)
+    ok(p.returncode == 0, "the daemon sent everything and stopped", p.stderr[-3000:])
+
+
+def check():
+    db = sqlite3.connect(os.path.join(WORK, "d.db"))
+    rows = {r[0]: r[1:] for r in db.execute(
+        "SELECT l.email, o.state, o.attempts, o.error, o.provider_id FROM outbox o"
+        " JOIN lead l ON l.id = o.lead_id")}
+    eq(rows.get("ok@x.cn", ())[:1], ("sent",), "ok@: sent")
+    ok(re.match(r"<op-\d+@nurture\.test>", rows.get("ok@x.cn", (None,) * 4)[3] or ""),
+       "ok@: the provider id is the Message-ID")
+    eq(rows.get("reject+1@x.cn", ())[:1], ("failed",), "reject+: failed, never retried")
+    ok("550" in (rows.get("reject+1@x.cn", (None,) * 4)[2] or ""), "reject+: the error names the 550")
+    eq(rows.get("tempfail+1@x.cn", ())[:2], ("dead", 2), "tempfail+: retried, dead after 2 attempts")
+    ok("451" in (rows.get("tempfail+1@x.cn", (None,) * 4)[2] or ""), "tempfail+: the error names the 451")
+    eq(rows.get("drop+1@x.cn", ())[:1], ("unknown",), "drop+: unknown (sent, no verdict), not re-sent")
+    tags = dict(db.execute("SELECT l.name, t.name FROM tag t JOIN lead l ON l.id = t.lead_id"
+                           " WHERE t.name LIKE 'mail:%'").fetchall())
+    eq(tags, {"王磊": "mail:sent", "Temp Fail": "mail:failed", "Re Ject": "mail:failed",
+              "Drop Ped": "mail:unknown", "No Email": "mail:failed"}, "each run saw its outcome")
+    noemail = db.execute("SELECT o.state, o.error FROM outbox o JOIN lead l ON l.id = o.lead_id"
+                         " WHERE l.name = 'No Email'").fetchone()
+    eq(noemail, ("failed", "the lead has no email address"), "a lead without email: failed with the reason")
+    events = db.execute("SELECT l.email, e.type, json_extract(e.props, '$.kind') FROM event e"
+                        " JOIN lead l ON l.id = e.lead_id WHERE e.type LIKE 'email.%' ORDER BY e.id").fetchall()
+    ok(("ok@x.cn", "email.sent", None) in events, "email.sent reported for ok@", str(events))
+    ok(("reject+1@x.cn", "email.bounced", "hard") in events, "a hard bounce reported for reject+", str(events))
+    ok(("tempfail+1@x.cn", "email.bounced", "soft") in events, "a soft bounce reported for tempfail+", str(events))
+    ok(("drop+1@x.cn", "email.send_unknown", None) in events, "send_unknown reported for drop+", str(events))
+    db.close()
+    check_message(rows.get("ok@x.cn", (None,) * 4)[3])
+
+
+def check_message(message_id):
+    log = [json.loads(line) for line in open(os.path.join(OUT, "log.ndjson"))]
+    ok_entries = [e for e in log if e["rcpt_tos"] == ["ok@x.cn"]]
+    eq(len(ok_entries), 1, "one message delivered to ok@ (never twice)")
+    if not ok_entries:
+        return
+    e = ok_entries[0]
+    ok(e["tls"] and e["auth_user"] == "nurture", "delivered over STARTTLS with AUTH", str(e))
+    ok(re.match(r"bounce\+\d+@nurture\.test$", e["mail_from"]), "the envelope sender is VERP", e["mail_from"])
+    eq(e["message_id"], message_id, "the stored Message-ID is the provider id")
+    raw = open(os.path.join(OUT, os.path.basename(e["file"])), "rb").read()
+    ok(b"\n" not in raw.replace(b"\r\n", b""), "CRLF line ends only")
+    text = raw.decode("utf-8", "replace")
+    ok(re.search(r"^Subject: =\?UTF-8\?", text, re.M), "the Chinese subject is an encoded word")
+    ok(re.search(r"^From: =\?UTF-8\?.*<news@nurture\.test>", text, re.M), "the From display name is encoded")
+    ok(re.search(r"^List-Unsubscribe: <http://127\.0\.0\.1:8787/u/[A-Za-z0-9_.-]+>", text, re.M),
+       "List-Unsubscribe carries a signed link")
+    ok(re.search(r"^List-Unsubscribe-Post: List-Unsubscribe=One-Click\r?$", text, re.M), "RFC 8058 one-click header")
+    ok("multipart/alternative" in text, "text and HTML parts")
+    import email as pyemail
+    from email import policy
+    msg = pyemail.message_from_bytes(raw, policy=policy.default)
+    eq(str(msg["Subject"]), "欢迎, 王磊", "the subject decodes to the rendered template")
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    ok("/t/c/" in html and "https://example.cn/whitepaper" not in html, "links are rewritten to signed click URLs")
+    ok("/t/o/" in html, "the open pixel is there")
+    ok("数字化营销" in html and "王磊" in html, "the message's and the lead's values are filled in")
+
+
+if __name__ == "__main__":
+    main()
