@@ -2,6 +2,7 @@
  * cli_admin.c — `nurture init`, `stats`, `backup`, `version`.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <sys/stat.h>
 #include <lua.h>
 #include "cli.h"
+#include "bounce.h"
 #include "identity.h"
 #include "leads.h"
 #include "profile.h"
@@ -261,6 +263,52 @@ static int cmd_unsuppress(nu_cli *cli, int argc, char **argv)
 	return suppression_cmd(cli, &nu_cli_admin_commands[5], 0, argc, argv);
 }
 
+static int cmd_bounce(nu_cli *cli, int argc, char **argv)
+{
+	FILE *f = argc > 1 && strcmp(argv[1], "-") ? fopen(argv[1], "rb") : stdin;
+	char *text = NULL;
+	size_t len = 0, cap = 0, got;
+	nu_bounce b;
+	nu_error err;
+	int rc;
+
+	if (argc > 2)
+		return nu_cli_usage(&nu_cli_admin_commands[6], "one message at most");
+	if (!f)
+		return nu_cli_fail("cannot open '%s': %s", argv[1], strerror(errno));
+	do {
+		if (cap - len < 4096) {
+			char *g = realloc(text, cap = cap ? cap * 2 : 65536);
+			if (!g || cap > (64u << 20))
+				break;
+			text = g;
+		}
+		got = fread(text + len, 1, cap - len, f);
+		len += got;
+	} while (got > 0);
+	if (f != stdin)
+		fclose(f);
+	if (nu_cli_open(cli) < 0 || nu_store_begin(cli->store, &err) < 0) {
+		free(text);
+		return NU_EXIT_FAIL;
+	}
+	rc = nu_bounce_ingest(cli->store, text ? text : "", len, &b, &err);
+	free(text);
+	if (rc < 0 || nu_store_commit(cli->store, &err) < 0) {
+		nu_store_rollback(cli->store);
+		return nu_cli_fail("%s", err.msg);
+	}
+	if (cli->json)
+		nu_cli_print_json(json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:b}", "op_id", (json_int_t)b.op_id,
+			"lead_id", (json_int_t)b.lead_id, "channel", b.channel, "kind", b.kind,
+			"status", b.status, "diagnostic", b.diagnostic, "duplicate", b.duplicate));
+	else if (!cli->quiet)
+		printf("send %lld (%s, lead %lld): %s bounce %s%s%s%s\n", (long long)b.op_id, b.channel,
+		       (long long)b.lead_id, b.kind, b.status, b.diagnostic[0] ? " — " : "", b.diagnostic,
+		       b.duplicate ? " (already recorded)" : "");
+	return NU_EXIT_OK;
+}
+
 static int cmd_version(nu_cli *cli, int argc, char **argv)
 {
 	(void)cli; (void)argc; (void)argv;
@@ -288,5 +336,10 @@ const nu_cli_command nu_cli_admin_commands[] = {
 	  "reason and the flow is told (send returns false, status \"suppressed\").\n",
 	  cmd_suppress },
 	{ "unsuppress", "[--channel CH] ADDRESS", "Lift a suppression.", "", cmd_unsuppress },
+	{ "bounce", "[FILE]", "Record a bounce message (DSN) read from FILE or standard input.",
+	  "For an MTA pipe (e.g. a Postfix transport for bounce+*@your-domain): the VERP\n"
+	  "address bounce+<op>@… names the send; Status: 5.x.x is a hard bounce, 4.x.x soft.\n"
+	  "It is recorded as a <channel>.bounced event of the lead (flows and rules see it);\n"
+	  "a hard bounce suppresses the address when the daemon reads the event.\n", cmd_bounce },
 	{ NULL, NULL, NULL, NULL, NULL },
 };

@@ -47,8 +47,12 @@ static int idle(struct daemon *d)
 
 	if (nu_engine_next_due(d->e, &due, NULL) < 0 || due)
 		return 0;
+	/* Sends on their way, and events not yet read (a receipt a plugin just
+	 * reported), are work too. */
 	st = nu_store_stmt(nu_engine_store(d->e),
-			   "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')", NULL);
+			   "SELECT (SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending'))"
+			   " + ((SELECT coalesce(max(id), 0) FROM event) >"
+			   "    (SELECT value FROM engine_cursor WHERE name = 'event'))", NULL);
 	if (st && sqlite3_step(st) == SQLITE_ROW)
 		pending = sqlite3_column_int(st, 0);
 	if (st)

@@ -531,6 +531,45 @@ static int fresh_enough(nu_engine *e, const nu_flow *f, int64_t at)
 	return nu_store_now(e->s) - at <= limit;
 }
 
+/* "<channel>.bounced" with kind "hard", "<channel>.complained" and
+ * "<channel>.unsubscribed" stop all further sends to that address on that
+ * channel: whoever reports them (a plugin, nurture bounce, the unsubscribe
+ * endpoint), the suppression follows here, once. */
+static int suppress_on(nu_engine *e, int64_t lead_id, const char *type, json_t *props,
+		       nu_error *err)
+{
+	const char *dot = strrchr(type, '.'), *why;
+	char channel[32], address[300], reason[200];
+	sqlite3_stmt *st;
+
+	if (!dot || (size_t)(dot - type) >= sizeof channel)
+		return NU_OK;
+	if (!strcmp(dot, ".bounced") &&
+	    !strcmp(json_string_value(json_object_get(props, "kind")) ? json_string_value(json_object_get(props, "kind")) : "", "hard"))
+		why = "hard bounce";
+	else if (!strcmp(dot, ".complained"))
+		why = "complaint";
+	else if (!strcmp(dot, ".unsubscribed"))
+		why = "unsubscribed";
+	else
+		return NU_OK;
+	snprintf(channel, sizeof channel, "%.*s", (int)(dot - type), type);
+	nu_outbox_address(e->s, lead_id, channel, address, sizeof address);
+	json_t *code = json_object_get(props, "code");
+	if (json_is_integer(code))
+		snprintf(reason, sizeof reason, "%s (%lld)", why, (long long)json_integer_value(code));
+	else
+		snprintf(reason, sizeof reason, "%s", why);
+	if (!(st = nu_store_stmt(e->s, "INSERT INTO suppression (channel, address, reason, source, at)"
+				 " VALUES (?, ?, ?, 'event', ?) ON CONFLICT (channel, address) DO NOTHING", err)))
+		return NU_EDB;
+	sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, nu_store_now(e->s));
+	return sqlite3_step(st) == SQLITE_DONE ? NU_OK : nu_store_fail(e->s, err, "suppressing");
+}
+
 /* Rules first (their tags and scores are visible to what follows), then
  * waiting runs, goals and triggers. */
 static int on_event(nu_engine *e, int64_t id, int64_t lead_id, const char *type, int64_t at,
@@ -539,6 +578,8 @@ static int on_event(nu_engine *e, int64_t id, int64_t lead_id, const char *type,
 	char why[200];
 	int64_t run;
 
+	if (suppress_on(e, lead_id, type, props, err) < 0)
+		return NU_EDB;
 	for (size_t i = 0; i < e->nflows; i++) {
 		const nu_flow *f = &e->flows[i].flow;
 		if (!strcmp(f->kind, "rule") && !e->flows[i].paused &&

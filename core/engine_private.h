@@ -67,5 +67,8 @@ int nu_outbox_add(nu_run_ctx *ctx, int64_t seq, const char *channel, const json_
 int nu_outbox_dispatch(nu_engine *e, int *did, nu_error *err);
 int nu_outbox_recover(nu_engine *e, nu_error *err);
 int nu_outbox_cancel_run(nu_store *s, int64_t run_id, nu_error *err);
+/* The address a channel reaches a lead at: email → the email field, sms →
+ * the phone, any other channel → "lead:<id>" until its plugin says more. */
+void nu_outbox_address(nu_store *s, int64_t lead_id, const char *channel, char *out, size_t len);
 
 #endif

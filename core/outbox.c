@@ -20,17 +20,15 @@
 
 #define DISPATCH_BATCH 200
 
-/* The address a channel reaches a lead at: email → the email field, sms →
- * the phone, any other channel → "lead:<id>" until its plugin says more. */
-static void address_of(nu_run_ctx *ctx, const char *channel, char *out, size_t len)
+void nu_outbox_address(nu_store *s, int64_t lead_id, const char *channel, char *out, size_t len)
 {
-	sqlite3_stmt *st = nu_store_stmt(ctx->s, "SELECT email, phone FROM lead WHERE id = ?", NULL);
+	sqlite3_stmt *st = nu_store_stmt(s, "SELECT email, phone FROM lead WHERE id = ?", NULL);
 	const unsigned char *v = NULL;
 
-	snprintf(out, len, "lead:%lld", (long long)ctx->lead_id);
+	snprintf(out, len, "lead:%lld", (long long)lead_id);
 	if (!st)
 		return;
-	sqlite3_bind_int64(st, 1, ctx->lead_id);
+	sqlite3_bind_int64(st, 1, lead_id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_text(st, !strcmp(channel, "sms") ? 1 : 0);
 	if (v && (!strcmp(channel, "email") || !strcmp(channel, "sms")))
@@ -163,7 +161,7 @@ int nu_outbox_add(nu_run_ctx *ctx, int64_t seq, const char *channel, const json_
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
 	/* Policies, in the same transaction as the intent: what they decide
 	 * and why is in the outbox row, so `run why` can tell. */
-	address_of(ctx, channel, address, sizeof address);
+	nu_outbox_address(ctx->s, ctx->lead_id, channel, address, sizeof address);
 	if ((rc = suppressed(ctx, channel, address, why, sizeof why, err)) != 0 ||
 	    (rc = capped(ctx, channel, why, sizeof why, err)) != 0) {
 		if (rc > 0)

@@ -148,8 +148,55 @@ def check():
     ok(("reject+1@x.cn", "email.bounced", "hard") in events, "a hard bounce reported for reject+", str(events))
     ok(("tempfail+1@x.cn", "email.bounced", "soft") in events, "a soft bounce reported for tempfail+", str(events))
     ok(("drop+1@x.cn", "email.send_unknown", None) in events, "send_unknown reported for drop+", str(events))
+    supp = db.execute("SELECT channel, address, reason, source FROM suppression").fetchall()
+    eq(supp, [("email", "reject+1@x.cn", "hard bounce (550)", "event")],
+       "the hard bounce suppressed that address on email (and nothing else)")
     db.close()
     check_message(rows.get("ok@x.cn", (None,) * 4)[3])
+    check_async_bounce()
+
+
+DSN = """From: MAILER-DAEMON@mx.x.cn
+Delivered-To: bounce+{op}@nurture.test
+Subject: Undelivered Mail Returned to Sender
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.x.cn
+
+Final-Recipient: rfc822; ok@x.cn
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <ok@x.cn>: mailbox unknown
+--b--
+"""
+
+
+def check_async_bounce():
+    db = sqlite3.connect(os.path.join(WORK, "d.db"))
+    op = db.execute("SELECT o.op_id FROM outbox o JOIN lead l ON l.id = o.lead_id"
+                    " WHERE l.email = 'ok@x.cn'").fetchone()[0]
+    db.close()
+    p = subprocess.run([NURTURE, "--json", "bounce"], cwd=WORK, input=DSN.format(op=op),
+                       capture_output=True, text=True, timeout=30)
+    ok(p.returncode == 0, "nurture bounce reads a DSN from stdin", p.stderr)
+    got = json.loads(p.stdout) if p.returncode == 0 else {}
+    eq((got.get("op_id"), got.get("kind"), got.get("status"), got.get("channel")), (op, "hard", "5.1.1", "email"),
+       "the DSN maps to the send through the VERP address")
+    ok("mailbox unknown" in got.get("diagnostic", ""), "the diagnostic is kept")
+    p = subprocess.run([NURTURE, "--json", "bounce"], cwd=WORK, input=DSN.format(op=op),
+                       capture_output=True, text=True, timeout=30)
+    eq(json.loads(p.stdout).get("duplicate") if p.returncode == 0 else None, True, "the same DSN twice is one event")
+    p = subprocess.run([NURTURE, "bounce"], cwd=WORK, input="Subject: hello\n\nnot a bounce\n",
+                       capture_output=True, text=True, timeout=30)
+    ok(p.returncode == 1 and "no VERP address" in p.stderr, "a message that is not a bounce of ours is refused", p.stderr)
+    eq(nurture("serve", "--once").returncode, 0, "the daemon reads the bounce")
+    db = sqlite3.connect(os.path.join(WORK, "d.db"))
+    eq(db.execute("SELECT reason FROM suppression WHERE address = 'ok@x.cn'").fetchall(), [("hard bounce",)],
+       "the asynchronous hard bounce suppressed ok@ on email")
+    db.close()
 
 
 def check_message(message_id):
