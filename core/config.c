@@ -433,7 +433,7 @@ static int policy_duration(struct reader *r, int idx, const char *table, const c
  *              retry = { max_attempts = 6, base = "30s", max_delay = "6h" } } */
 static int read_policies(struct reader *r, int idx)
 {
-	static const char *const known[] = { "quiet_hours", "frequency", "retry", NULL };
+	static const char *const known[] = { "quiet_hours", "frequency", "retry", "rate", NULL };
 	static const char *const quiet[] = { "from", "to", NULL };
 	static const char *const freq[] = { "max", "per", NULL };
 	static const char *const retry[] = { "max_attempts", "base", "max_delay", NULL };
@@ -456,7 +456,7 @@ static int read_policies(struct reader *r, int idx)
 		}
 	}
 	lua_pop(r->L, 1);
-	if (rc == NU_OK && rawfield(r->L, idx, "frequency") == LUA_TTABLE) {
+	if (rawfield(r->L, idx, "frequency") == LUA_TTABLE && rc == NU_OK) {  /* always pushed: the pop below balances it */
 		int t = lua_gettop(r->L);
 		v = 0;
 		if ((rc = check_keys(r, "policies.frequency", t, freq)) == NU_OK &&
@@ -466,7 +466,27 @@ static int read_policies(struct reader *r, int idx)
 		}
 	}
 	lua_pop(r->L, 1);
-	if (rc == NU_OK && rawfield(r->L, idx, "retry") == LUA_TTABLE) {
+	if (rawfield(r->L, idx, "rate") == LUA_TTABLE && rc == NU_OK) {  /* always pushed: the pop below balances it */
+		int t = lua_gettop(r->L);
+		lua_pushnil(r->L);
+		while (rc == NU_OK && lua_next(r->L, t)) {
+			const char *ch = lua_type(r->L, -2) == LUA_TSTRING ? lua_tostring(r->L, -2) : NULL;
+			if (!ch || strlen(ch) >= sizeof p->rates[0].channel || !lua_isinteger(r->L, -1) ||
+			    lua_tointeger(r->L, -1) < 1 || lua_tointeger(r->L, -1) > 100000 || p->nrates == 8)
+				rc = nu_error_set(r->err, NU_EINVAL,
+					"%s: policies.rate is { channel = sends per second (1..100000) }, at most 8",
+					r->file);
+			else {
+				snprintf(p->rates[p->nrates].channel, sizeof p->rates[0].channel, "%s", ch);
+				p->rates[p->nrates++].per_second = (int)lua_tointeger(r->L, -1);
+			}
+			lua_pop(r->L, 1);
+		}
+		if (rc != NU_OK)
+			lua_pop(r->L, 1);
+	}
+	lua_pop(r->L, 1);
+	if (rawfield(r->L, idx, "retry") == LUA_TTABLE && rc == NU_OK) {  /* always pushed: the pop below balances it */
 		int t = lua_gettop(r->L);
 		v = 0;
 		if ((rc = check_keys(r, "policies.retry", t, retry)) == NU_OK &&

@@ -40,6 +40,11 @@ typedef struct nu_send_policy {
 	int     quiet_from, quiet_to; /* local hours [from, to) when nothing is sent; from == to: off */
 	int     cap_max;              /* at most cap_max sends per lead and channel … */
 	int64_t cap_window_ms;        /* … within this window; 0: off */
+	struct {                      /* provider quotas: at most per_second sends a second */
+		char channel[32];
+		int  per_second;
+	} rates[8];
+	int     nrates;
 } nu_send_policy;
 typedef struct nu_channel nu_channel;
 

@@ -31,6 +31,7 @@ struct nu_engine {
 	int no_dispatch;
 	void (*wakeup)(void *ud);
 	void *wakeup_ud;
+	struct { int64_t second; int count; } rate_windows[8];   /* by policy.rates index */
 };
 
 /* engine.c */

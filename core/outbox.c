@@ -229,6 +229,37 @@ struct pending_send {
 	json_t *message;
 };
 
+/* A provider quota: 1 when one more send on this channel fits in the
+ * current second (and counts it), 0 when it must wait for the next. */
+static int rate_allows(nu_engine *e, const char *channel, int64_t now)
+{
+	for (int i = 0; i < e->policy.nrates; i++) {
+		if (strcmp(e->policy.rates[i].channel, channel))
+			continue;
+		int64_t second = now / 1000;
+		if (e->rate_windows[i].second != second) {
+			e->rate_windows[i].second = second;
+			e->rate_windows[i].count = 0;
+		}
+		if (e->rate_windows[i].count >= e->policy.rates[i].per_second)
+			return 0;
+		e->rate_windows[i].count++;
+		return 1;
+	}
+	return 1;
+}
+
+static int defer_to_next_second(nu_store *s, int64_t op_id, int64_t now, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s, "UPDATE outbox SET next_try = ? WHERE op_id = ?", err);
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, (now / 1000 + 1) * 1000);
+	sqlite3_bind_int64(st, 2, op_id);
+	return sqlite3_step(st) == SQLITE_DONE ? NU_OK : nu_store_fail(s, err, "deferring a send");
+}
+
 /* Claims up to DISPATCH_BATCH due rows: 'pending' → 'sending', committed. */
 static int claim(nu_engine *e, struct pending_send *out, size_t *n, nu_error *err)
 {
@@ -243,15 +274,26 @@ static int claim(nu_engine *e, struct pending_send *out, size_t *n, nu_error *er
 		" WHERE state IN ('pending', 'sending') AND state = 'pending'"
 		" AND next_try <= ? ORDER BY next_try LIMIT 200", err)))
 		goto fail;
-	sqlite3_bind_int64(st, 1, nu_store_now(e->s));
+	int64_t now = nu_store_now(e->s), later[DISPATCH_BATCH];
+	size_t nlater = 0;
+
+	sqlite3_bind_int64(st, 1, now);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < DISPATCH_BATCH) {
+		const char *channel = (const char *)sqlite3_column_text(st, 1);
+		if (!rate_allows(e, channel, now)) {
+			later[nlater++] = sqlite3_column_int64(st, 0);   /* over the quota: next second */
+			continue;
+		}
 		struct pending_send *p = &out[(*n)++];
 		p->op_id = sqlite3_column_int64(st, 0);
-		snprintf(p->channel, sizeof p->channel, "%s", sqlite3_column_text(st, 1));
+		snprintf(p->channel, sizeof p->channel, "%s", channel);
 		p->lead_id = sqlite3_column_int64(st, 2);
 		p->message = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
 	}
 	sqlite3_reset(st);
+	for (size_t i = 0; i < nlater; i++)
+		if (defer_to_next_second(e->s, later[i], now, err) < 0)
+			goto fail;
 	for (size_t i = 0; i < *n; i++)
 		if (set_state(e->s, out[i].op_id, "sending", NULL, NULL, err) < 0)
 			goto fail;

@@ -195,12 +195,44 @@ static void retries_back_off_then_dead_letter(void **state)
 	env_close(&v);
 }
 
+static void provider_quota_paces_dispatch(void **state)
+{
+	nu_send_policy p = { .nrates = 1 };
+	struct env v;
+	nu_error err;
+	int did;
+
+	(void)state;
+	snprintf(p.rates[0].channel, sizeof p.rates[0].channel, "email");
+	p.rates[0].per_second = 2;
+	env_open(&v, &p, one_send);
+	v.t.now = v.t.now / 1000 * 1000;   /* start at a second boundary */
+	for (int i = 0; i < 5; i++) {
+		char email[32];
+		snprintf(email, sizeof email, "l%d@x.cn", i);
+		enroll(&v, email, "UTC");
+	}
+	/* 2 a second: the rest wait for the next second, not dropped */
+	assert_int_equal(v.script.calls, 2);
+	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM outbox WHERE state = 'pending'"
+					" AND next_try = ?", v.t.now + 1000), 3);
+	v.t.now += 1000;
+	assert_int_equal(nu_engine_pump(v.e, &did, &err), NU_OK);
+	assert_int_equal(v.script.calls, 4);
+	v.t.now += 1000;
+	assert_int_equal(nu_engine_pump(v.e, &did, &err), NU_OK);
+	assert_int_equal(v.script.calls, 5);
+	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM outbox WHERE state = 'sent'", -1), 5);
+	env_close(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(suppression_and_caps),
 		cmocka_unit_test(quiet_hours_hold_until_morning),
 		cmocka_unit_test(retries_back_off_then_dead_letter),
+		cmocka_unit_test(provider_quota_paces_dispatch),
 	};
 	return cmocka_run_group_tests_name("policies", tests, NULL, NULL);
 }
