@@ -38,6 +38,18 @@ int nu_error_prefix(nu_error *err, const char *fmt, ...)
 	return err->code;
 }
 
+int nu_fail_msg(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
 void nu_error_clear(nu_error *err)
 {
 	if (err) {

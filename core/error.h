@@ -10,6 +10,7 @@
 #define NU_ERROR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include "nurture/types.h"
 
 #define NU_ERROR_MAX 512
@@ -28,6 +29,10 @@ int nu_error_vset(nu_error *err, int code, const char *fmt, va_list ap);
 int nu_error_prefix(nu_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void nu_error_clear(nu_error *err);
+/* For functions that report into a plain (char *err, size_t errlen)
+ * buffer: writes the message when err is given and returns -1. */
+int nu_fail_msg(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 const char *nu_status_name(int code);
 
 #endif

@@ -14,6 +14,7 @@
  * UTF-8 CSV. Everything is byte-oriented UTF-8; no locale is consulted, so
  * results do not depend on the process environment.
  */
+#include "error.h"
 #include "normalize.h"
 
 #include <stdarg.h>
@@ -26,21 +27,6 @@
 #define DIAL_MAX    32                  /* digits kept while scanning a phone */
 
 /* ---------------------------------------------------------------- helpers */
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* Decodes one UTF-8 sequence. Returns its length, or 0 when it is malformed
  * (overlong, surrogate, truncated...): such bytes cannot be compared
@@ -181,7 +167,7 @@ static int emit(const char *s, size_t n, char *out, size_t outlen,
                 const char *what, const char *q, char *err, size_t errlen)
 {
 	if (!out || n + 1 > outlen)
-		return fail(err, errlen, "%s '%s' needs %zu bytes of output, "
+		return nu_fail_msg(err, errlen, "%s '%s' needs %zu bytes of output, "
 		            "got %zu", what, q, n + 1, out ? outlen : 0);
 	memcpy(out, s, n);
 	out[n] = '\0';
@@ -201,18 +187,18 @@ static int email_fold(const char *p, size_t n, char *buf, size_t *len,
 	while (i < n) {
 		k = utf8_next(u + i, n - i, &c);
 		if (k == 0)
-			return fail(err, errlen, "email '%s' is not valid UTF-8", q);
+			return nu_fail_msg(err, errlen, "email '%s' is not valid UTF-8", q);
 		if (c == ' ' || c == 0xA0 || c == 0x3000)
-			return fail(err, errlen, "email '%s' contains a space", q);
+			return nu_fail_msg(err, errlen, "email '%s' contains a space", q);
 		if (is_control(c))
-			return fail(err, errlen,
+			return nu_fail_msg(err, errlen,
 			            "email '%s' contains a control character", q);
 		if (is_invisible(c))
-			return fail(err, errlen, "email '%s' contains an invisible "
+			return nu_fail_msg(err, errlen, "email '%s' contains an invisible "
 			            "character (U+%04X)", q, (unsigned)c);
 		c = narrow(c);
 		if (o + (c < 0x80 ? 1 : k) > NU_EMAIL_MAX)
-			return fail(err, errlen, "email '%s' is longer than %d bytes",
+			return nu_fail_msg(err, errlen, "email '%s' is longer than %d bytes",
 			            q, NU_EMAIL_MAX);
 		if (c < 0x80) {
 			buf[o++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
@@ -245,32 +231,32 @@ static int email_shape(const char *s, size_t n, const char *q,
 	size_t nloc, ndom, i;
 
 	if (!at)
-		return fail(err, errlen, "email '%s' has no '@'", q);
+		return nu_fail_msg(err, errlen, "email '%s' has no '@'", q);
 	nloc = (size_t)(at - s);
 	dom = at + 1;
 	ndom = n - nloc - 1;
 	if (memchr(dom, '@', ndom))
-		return fail(err, errlen, "email '%s' has more than one '@'", q);
+		return nu_fail_msg(err, errlen, "email '%s' has more than one '@'", q);
 	if (nloc == 0)
-		return fail(err, errlen, "email '%s' has nothing before the '@'", q);
+		return nu_fail_msg(err, errlen, "email '%s' has nothing before the '@'", q);
 	if (ndom == 0)
-		return fail(err, errlen, "email '%s' has no domain", q);
+		return nu_fail_msg(err, errlen, "email '%s' has no domain", q);
 	for (i = 0; i + 1 < n; i++)
 		if (s[i] == '.' && s[i + 1] == '.')
-			return fail(err, errlen, "email '%s' has consecutive dots", q);
+			return nu_fail_msg(err, errlen, "email '%s' has consecutive dots", q);
 	for (i = 0; i < nloc; i++)
 		if (memchr(specials, s[i], sizeof specials - 1))
-			return fail(err, errlen, "email '%s' has '%c' before the '@'",
+			return nu_fail_msg(err, errlen, "email '%s' has '%c' before the '@'",
 			            q, s[i]);
 	for (i = 0; i < ndom; i++)
 		if (!is_domain_char((unsigned char)dom[i]))
-			return fail(err, errlen, "email '%s' has '%c' in the domain",
+			return nu_fail_msg(err, errlen, "email '%s' has '%c' in the domain",
 			            q, dom[i]);
 	if (dom[0] == '.' || dom[ndom - 1] == '.')
-		return fail(err, errlen, "email '%s' has a domain that %s with a "
+		return nu_fail_msg(err, errlen, "email '%s' has a domain that %s with a "
 		            "dot", q, dom[0] == '.' ? "starts" : "ends");
 	if (!memchr(dom, '.', ndom))
-		return fail(err, errlen, "email '%s' has no dot in the domain", q);
+		return nu_fail_msg(err, errlen, "email '%s' has no dot in the domain", q);
 	return 0;
 }
 
@@ -285,7 +271,7 @@ int nu_norm_email(const char *in, char *out, size_t outlen,
 		out[0] = '\0';
 	trim(in, &p, &n);
 	if (n == 0)
-		return fail(err, errlen, "email is empty");
+		return nu_fail_msg(err, errlen, "email is empty");
 	quote(p, n, q);
 	if (email_fold(p, n, buf, &len, q, err, errlen) < 0 ||
 	    email_shape(buf, len, q, err, errlen) < 0)
@@ -371,14 +357,14 @@ static int phone_scan(const char *p, size_t n, struct dial *dl,
 	memset(dl, 0, sizeof *dl);
 	while (i < n) {
 		if ((k = phone_char(u + i, n - i, &c)) == 0)
-			return fail(err, errlen, "phone '%s' is not valid UTF-8", q);
+			return nu_fail_msg(err, errlen, "phone '%s' is not valid UTF-8", q);
 		if (c >= '0' && c <= '9') {
 			if (dl->n == DIAL_MAX)
-				return fail(err, errlen, "phone '%s' is too long", q);
+				return nu_fail_msg(err, errlen, "phone '%s' is too long", q);
 			dl->d[dl->n++] = (char)c;
 		} else if (c == '+') {
 			if (dl->plus || dl->n > 0)
-				return fail(err, errlen, "phone '%s' has a '+' that is "
+				return nu_fail_msg(err, errlen, "phone '%s' has a '+' that is "
 				            "not at the start", q);
 			dl->plus = 1;
 		} else if (c == '(' && dl->n > 0 && phone_match(u + i, n - i, "(0)")) {
@@ -389,9 +375,9 @@ static int phone_scan(const char *p, size_t n, struct dial *dl,
 		} else if (dl->n > 0 && is_extension(u + i, n - i)) {
 			break;
 		} else if ((c | 32) >= 'a' && (c | 32) <= 'z') {
-			return fail(err, errlen, "phone '%s' has letters", q);
+			return nu_fail_msg(err, errlen, "phone '%s' has letters", q);
 		} else {
-			return fail(err, errlen, "phone '%s' has unexpected character "
+			return nu_fail_msg(err, errlen, "phone '%s' has unexpected character "
 			            "'%s'", q, quote(p + i, k, qc));
 		}
 		i += k;
@@ -415,7 +401,7 @@ static int country_code(const char *cc, const char **digits, char *err,
 			break;
 	if ((cc && *cc && i == 0) || s[i] || i > 3 || s[0] == '0') {
 		char q[QUOTE_BUFSZ];
-		return fail(err, errlen, "default country code '%s' must be 1 to 3 "
+		return nu_fail_msg(err, errlen, "default country code '%s' must be 1 to 3 "
 		            "digits", quote(cc, strlen(cc), q));
 	}
 	*digits = s;
@@ -432,7 +418,7 @@ static int phone_intl(const struct dial *dl, const char *cc, char *e,
 	int national = 0;
 
 	if (dl->n == 0)
-		return fail(err, errlen, "phone '%s' has no digits", q);
+		return nu_fail_msg(err, errlen, "phone '%s' has no digits", q);
 	if (dl->plus) {
 		/* as written */
 	} else if (d[0] == '0' && d[1] == '0') {
@@ -446,14 +432,14 @@ static int phone_intl(const struct dial *dl, const char *cc, char *e,
 		national = 1;
 	}
 	if (national && ncc == 0)
-		return fail(err, errlen, "phone '%s' has no country code: write it "
+		return nu_fail_msg(err, errlen, "phone '%s' has no country code: write it "
 		            "with '+' or '00', or set a default country code", q);
 	*elen = (size_t)snprintf(e, DIAL_MAX + 4, "%s%s", national ? cc : "", d);
 	if (*elen == 0)
-		return fail(err, errlen, "phone '%s' has no digits after the "
+		return nu_fail_msg(err, errlen, "phone '%s' has no digits after the "
 		            "international prefix", q);
 	if (e[0] == '0')
-		return fail(err, errlen, "phone '%s' has a country code that starts "
+		return nu_fail_msg(err, errlen, "phone '%s' has a country code that starts "
 		            "with 0", q);
 	return 0;
 }
@@ -467,28 +453,28 @@ static int phone_cn(const char *nat, size_t n, const char *q,
                     char *err, size_t errlen)
 {
 	if (nat[0] == '0')
-		return fail(err, errlen, "phone '%s' has an extra 0 after +86", q);
+		return nu_fail_msg(err, errlen, "phone '%s' has an extra 0 after +86", q);
 	if (nat[0] == '1' && nat[1] >= '3') {
 		if (n != 11)
-			return fail(err, errlen, "phone '%s' is not a valid Chinese "
+			return nu_fail_msg(err, errlen, "phone '%s' is not a valid Chinese "
 			            "mobile number: %zu digits after +86, mobiles have "
 			            "11", q, n);
 	} else if (nat[0] == '1' && nat[1] == '0') {
 		if (n != 10)
-			return fail(err, errlen, "phone '%s' is not a valid Beijing "
+			return nu_fail_msg(err, errlen, "phone '%s' is not a valid Beijing "
 			            "number: %zu digits after +86, Beijing numbers have "
 			            "10 (area code 10 and 8 digits)", q, n);
 	} else if (nat[0] == '1') {
-		return fail(err, errlen, "phone '%s' is not a valid Chinese number: "
+		return nu_fail_msg(err, errlen, "phone '%s' is not a valid Chinese number: "
 		            "after +86, '1%c' starts neither a mobile (13-19) nor "
 		            "Beijing's area code (10)", q, nat[1]);
 	} else if (nat[0] == '2') {
 		if (n != 10)
-			return fail(err, errlen, "phone '%s' is not a valid Chinese "
+			return nu_fail_msg(err, errlen, "phone '%s' is not a valid Chinese "
 			            "landline: %zu digits after +86, numbers in area "
 			            "codes 20-29 have 10 (area code and 8 digits)", q, n);
 	} else if (n < 10 || n > 11) {
-		return fail(err, errlen, "phone '%s' is not a valid Chinese "
+		return nu_fail_msg(err, errlen, "phone '%s' is not a valid Chinese "
 		            "landline: %zu digits after +86, numbers with a 3-digit "
 		            "area code have 10 or 11", q, n);
 	}
@@ -509,7 +495,7 @@ int nu_norm_phone(const char *in, const char *default_cc,
 		return -1;
 	trim(in, &p, &n);
 	if (n == 0)
-		return fail(err, errlen, "phone is empty");
+		return nu_fail_msg(err, errlen, "phone is empty");
 	quote(p, n, q);
 	if (phone_scan(p, n, &dl, q, err, errlen) < 0 ||
 	    phone_intl(&dl, cc, e, &elen, q, err, errlen) < 0)
@@ -521,14 +507,14 @@ int nu_norm_phone(const char *in, const char *default_cc,
 		elen--;
 	}
 	if (elen < 8 || elen > 15)
-		return fail(err, errlen, "phone '%s' is too %s: +%s has %zu digits, "
+		return nu_fail_msg(err, errlen, "phone '%s' is too %s: +%s has %zu digits, "
 		            "E.164 allows 8 to 15", q, elen < 8 ? "short" : "long",
 		            e, elen);
 	if (e[0] == '8' && e[1] == '6' &&
 	    phone_cn(e + 2, elen - 2, q, err, errlen) < 0)
 		return -1;
 	if (!out || outlen < elen + 2)
-		return fail(err, errlen, "phone '%s' needs %zu bytes of output, "
+		return nu_fail_msg(err, errlen, "phone '%s' needs %zu bytes of output, "
 		            "got %zu", q, elen + 2, out ? outlen : 0);
 	out[0] = '+';
 	memcpy(out + 1, e, elen + 1);
@@ -550,17 +536,17 @@ int nu_norm_token(const char *in, char *out, size_t outlen,
 		out[0] = '\0';
 	trim(in, &p, &n);
 	if (n == 0)
-		return fail(err, errlen, "id is empty");
+		return nu_fail_msg(err, errlen, "id is empty");
 	quote(p, n, q);
 	if (n > NU_TOKEN_MAX)
-		return fail(err, errlen, "id '%s' is longer than %d bytes (%zu)",
+		return nu_fail_msg(err, errlen, "id '%s' is longer than %d bytes (%zu)",
 		            q, NU_TOKEN_MAX, n);
 	u = (const unsigned char *)p;
 	for (i = 0; i < n; i += k) {
 		if ((k = utf8_next(u + i, n - i, &c)) == 0)
-			return fail(err, errlen, "id '%s' is not valid UTF-8", q);
+			return nu_fail_msg(err, errlen, "id '%s' is not valid UTF-8", q);
 		if (is_control(c))
-			return fail(err, errlen, "id '%s' contains a control character",
+			return nu_fail_msg(err, errlen, "id '%s' contains a control character",
 			            q);
 	}
 	return emit(p, n, out, outlen, "id", q, err, errlen);

@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L   /* clock_gettime under -std=c17 */
 #endif
 
+#include "error.h"
 #include "timefmt.h"
 
 #include <stdarg.h>
@@ -34,21 +35,6 @@
 #define QUOTE_BUFSZ (QUOTE_MAX * 4 + 4)
 
 /* ---------------------------------------------------------------- helpers */
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* Copies up to QUOTE_MAX bytes of s (at most n) for a message, control
  * bytes as \xNN so that flow-file garbage cannot break a log line. A cut
@@ -119,21 +105,21 @@ static int dur_term(const char **p, int64_t *v, int *u, const char *q,
 	size_t len;
 
 	if (*s == '-')
-		return fail(err, errlen, "bad duration '%s': a duration cannot be "
+		return nu_fail_msg(err, errlen, "bad duration '%s': a duration cannot be "
 		            "negative", q);
 	if (!is_digit(*s))
-		return fail(err, errlen, "bad duration '%s': expected a number at "
+		return nu_fail_msg(err, errlen, "bad duration '%s': expected a number at "
 		            "'%s'", q, quote(s, QUOTE_MAX, qu));
 	for (; is_digit(*s); s++) {
 		if (n > (INT64_MAX - (*s - '0')) / 10)
-			return fail(err, errlen, "bad duration '%s': too large", q);
+			return nu_fail_msg(err, errlen, "bad duration '%s': too large", q);
 		n = n * 10 + (*s - '0');
 	}
 	if (*s == '.' || *s == ',')
-		return fail(err, errlen, "bad duration '%s': fractions are not "
+		return nu_fail_msg(err, errlen, "bad duration '%s': fractions are not "
 		            "supported, write e.g. 1h30m instead of 1.5h", q);
 	if (*s == '\0')
-		return fail(err, errlen, "bad duration '%s': number %lld has no "
+		return nu_fail_msg(err, errlen, "bad duration '%s': number %lld has no "
 		            "unit (ms, s, m, h, d or w)", q, (long long)n);
 	/* Letters and any non-ASCII bytes make up the unit, so that "3天"
 	 * reports the whole unknown unit rather than a broken byte. */
@@ -143,13 +129,13 @@ static int dur_term(const char **p, int64_t *v, int *u, const char *q,
 		s++;
 	len = (size_t)(s - name);
 	if (len == 0)
-		return fail(err, errlen, "bad duration '%s': unexpected character "
+		return nu_fail_msg(err, errlen, "bad duration '%s': unexpected character "
 		            "'%s'", q, quote(name, 1, qu));
 	if ((*u = unit_find(name, len)) < 0)
-		return fail(err, errlen, "bad duration '%s': unknown unit '%s'", q,
+		return nu_fail_msg(err, errlen, "bad duration '%s': unknown unit '%s'", q,
 		            quote(name, len, qu));
 	if (n > INT64_MAX / units[*u].ms)
-		return fail(err, errlen, "bad duration '%s': too large", q);
+		return nu_fail_msg(err, errlen, "bad duration '%s': too large", q);
 	*v = n * units[*u].ms;
 	*p = s;
 	return 0;
@@ -163,20 +149,20 @@ int nu_duration_parse(const char *s, int64_t *ms, char *err, size_t errlen)
 	const char *p = s;
 
 	if (!s || !*s)
-		return fail(err, errlen, "bad duration '': empty");
+		return nu_fail_msg(err, errlen, "bad duration '': empty");
 	quote(s, QUOTE_MAX, q);
 	while (*p) {
 		if (dur_term(&p, &v, &u, q, err, errlen) < 0)
 			return -1;
 		if (u == last)
-			return fail(err, errlen, "bad duration '%s': unit '%s' appears "
+			return nu_fail_msg(err, errlen, "bad duration '%s': unit '%s' appears "
 			            "twice", q, units[u].name);
 		if (u < last)
-			return fail(err, errlen, "bad duration '%s': '%s' comes after "
+			return nu_fail_msg(err, errlen, "bad duration '%s': '%s' comes after "
 			            "'%s', write larger units first", q, units[u].name,
 			            units[last].name);
 		if (total > INT64_MAX - v)
-			return fail(err, errlen, "bad duration '%s': too large", q);
+			return nu_fail_msg(err, errlen, "bad duration '%s': too large", q);
 		total += v;
 		last = u;
 	}
@@ -299,14 +285,14 @@ static int epoch_ms(const char *s, const char *q, int64_t *ms,
 	int64_t v = 0;
 
 	if (n == 10)
-		return fail(err, errlen, "bad time '%s': 10 digits look like epoch "
+		return nu_fail_msg(err, errlen, "bad time '%s': 10 digits look like epoch "
 		            "seconds, give epoch milliseconds (13 digits)", q);
 	if (n < 12)
-		return fail(err, errlen, "bad time '%s': a plain number is read as "
+		return nu_fail_msg(err, errlen, "bad time '%s': a plain number is read as "
 		            "epoch milliseconds and needs at least 12 digits", q);
 	for (; *s; s++) {
 		if (v > (TIME_MAX - (*s - '0')) / 10)
-			return fail(err, errlen, "bad time '%s': epoch milliseconds "
+			return nu_fail_msg(err, errlen, "bad time '%s': epoch milliseconds "
 			            "past the year 9999", q);
 		v = v * 10 + (*s - '0');
 	}
@@ -334,13 +320,13 @@ static int offset(const char **p, int *minutes, const char *q,
 		return 0;
 	sign = *s++ == '-' ? -1 : 1;
 	if (!fixed(&s, 2, &h) || !lit(&s, ':') || !fixed(&s, 2, &m))
-		return fail(err, errlen, "bad time '%s': a UTC offset is Z or "
+		return nu_fail_msg(err, errlen, "bad time '%s': a UTC offset is Z or "
 		            "+HH:MM / -HH:MM, e.g. +08:00", q);
 	if (h > 23)
-		return fail(err, errlen, "bad time '%s': offset hour %02d is out "
+		return nu_fail_msg(err, errlen, "bad time '%s': offset hour %02d is out "
 		            "of range (00-23)", q, h);
 	if (m > 59)
-		return fail(err, errlen, "bad time '%s': offset minute %02d is out "
+		return nu_fail_msg(err, errlen, "bad time '%s': offset minute %02d is out "
 		            "of range (00-59)", q, m);
 	*minutes = sign * (h * 60 + m);
 	*p = s;
@@ -355,16 +341,16 @@ static int clock_time(const char **p, int64_t *ms, const char *q,
 	int h, m, sec = 0, frac = 0, nfrac = 0;
 
 	if (!fixed(&s, 2, &h) || !lit(&s, ':') || !fixed(&s, 2, &m))
-		return fail(err, errlen, "bad time '%s': expected the time of day "
+		return nu_fail_msg(err, errlen, "bad time '%s': expected the time of day "
 		            "as HH:MM or HH:MM:SS after the date", q);
 	if (!lit(&s, ':')) {
 		/* "09:30": seconds, and so a fraction, left out */
 	} else if (!fixed(&s, 2, &sec)) {
-		return fail(err, errlen, "bad time '%s': expected two digits of "
+		return nu_fail_msg(err, errlen, "bad time '%s': expected two digits of "
 		            "seconds after HH:MM:", q);
 	} else if (lit(&s, '.')) {
 		if (!is_digit(*s))
-			return fail(err, errlen, "bad time '%s': expected digits after "
+			return nu_fail_msg(err, errlen, "bad time '%s': expected digits after "
 			            "the decimal point", q);
 		/* Digits past milliseconds are dropped: truncating, unlike
 		 * rounding, can never carry 23:59:59.9996 into the next day. */
@@ -377,13 +363,13 @@ static int clock_time(const char **p, int64_t *ms, const char *q,
 			frac *= 10;
 	}
 	if (h > 23)
-		return fail(err, errlen, "bad time '%s': hour %02d is out of range "
+		return nu_fail_msg(err, errlen, "bad time '%s': hour %02d is out of range "
 		            "(00-23)", q, h);
 	if (m > 59)
-		return fail(err, errlen, "bad time '%s': minute %02d is out of "
+		return nu_fail_msg(err, errlen, "bad time '%s': minute %02d is out of "
 		            "range (00-59)", q, m);
 	if (sec > 59)
-		return fail(err, errlen, "bad time '%s': second %02d is out of "
+		return nu_fail_msg(err, errlen, "bad time '%s': second %02d is out of "
 		            "range (00-59, leap seconds are not supported)", q, sec);
 	*ms = h * MS_HOUR + m * MS_MIN + sec * MS_SEC + frac;
 	*p = s;
@@ -400,13 +386,13 @@ static int date_time(const char *s, const char *q, int64_t *ms,
 
 	if (!fixed(&p, 4, &y) || !lit(&p, '-') || !fixed(&p, 2, &mo) ||
 	    !lit(&p, '-') || !fixed(&p, 2, &d))
-		return fail(err, errlen, "bad time '%s': expected a date as "
+		return nu_fail_msg(err, errlen, "bad time '%s': expected a date as "
 		            "YYYY-MM-DD", q);
 	if (mo < 1 || mo > 12)
-		return fail(err, errlen, "bad time '%s': month %02d is out of range "
+		return nu_fail_msg(err, errlen, "bad time '%s': month %02d is out of range "
 		            "(01-12)", q, mo);
 	if (d < 1 || d > days_in_month(y, mo))
-		return fail(err, errlen, "bad time '%s': day %02d is out of range, "
+		return nu_fail_msg(err, errlen, "bad time '%s': day %02d is out of range, "
 		            "%s %04d has %d days", q, d, month_names[mo - 1], y,
 		            days_in_month(y, mo));
 	if (lit(&p, 'T') || lit(&p, 't') || lit(&p, ' ')) {
@@ -415,12 +401,12 @@ static int date_time(const char *s, const char *q, int64_t *ms,
 			return -1;
 	}
 	if (*p)
-		return fail(err, errlen, "bad time '%s': unexpected '%s' at the end",
+		return nu_fail_msg(err, errlen, "bad time '%s': unexpected '%s' at the end",
 		            q, quote(p, QUOTE_MAX, qr));
 	t = days_from_civil(y, (unsigned)mo, (unsigned)d) * MS_DAY + tod -
 	    off * MS_MIN;
 	if (t < TIME_MIN || t > TIME_MAX)
-		return fail(err, errlen, "bad time '%s': outside the years "
+		return nu_fail_msg(err, errlen, "bad time '%s': outside the years "
 		            "0000-9999 once the offset is applied", q);
 	*ms = t;
 	return 0;
@@ -432,7 +418,7 @@ int nu_time_parse(const char *s, int64_t *ms, char *err, size_t errlen)
 	const char *p;
 
 	if (!s || !*s)
-		return fail(err, errlen, "bad time '': empty");
+		return nu_fail_msg(err, errlen, "bad time '': empty");
 	quote(s, QUOTE_MAX, q);
 	for (p = s; is_digit(*p); p++)
 		;

@@ -14,6 +14,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Writes a message into err (when given) and returns -1, so a check reads
+ * `return eb_fail(err, errlen, "…", …);`. */
+__attribute__((format(printf, 3, 4)))
+static inline int eb_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
 typedef struct ebuf {
 	char *p;
 	size_t len, cap;

@@ -24,19 +24,6 @@
 #define WORD_MAX  75    /* an encoded word, "=?UTF-8?B?…?=" included (RFC 2047 §2) */
 #define WORD_WRAP 12    /* strlen("=?UTF-8?B?") + strlen("?=") */
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 /* ---- checks ---- */
 
 /* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0. */
@@ -256,10 +243,10 @@ static int put_mailbox(ebuf *b, const char *hname, const email_addr *a, char *er
 	ebuf v = { 0 };
 
 	if (!valid_addr(a->addr))
-		return fail(err, errlen, "%s: bad address '%.80s'", hname, a->addr ? a->addr : "(null)");
+		return eb_fail(err, errlen, "%s: bad address '%.80s'", hname, a->addr ? a->addr : "(null)");
 	if (a->name && *a->name) {
 		if (has_break(a->name) || !utf8_valid(a->name))
-			return fail(err, errlen, "%s: the display name has a line break or bad UTF-8",
+			return eb_fail(err, errlen, "%s: the display name has a line break or bad UTF-8",
 				    hname);
 		if (needs_words(a->name)) {
 			put_words(&v, a->name, FOLD_AT - strlen(hname) - 2);
@@ -290,9 +277,9 @@ static int put_unsubscribe(ebuf *b, const email_message *m, char *err, size_t er
 		return 0;
 	if (url && (!valid_uri(url) || (strncasecmp(url, "https://", 8) &&
 					 strncasecmp(url, "http://", 7))))
-		return fail(err, errlen, "List-Unsubscribe: bad URL '%.80s'", url);
+		return eb_fail(err, errlen, "List-Unsubscribe: bad URL '%.80s'", url);
 	if (mail && !valid_uri(mail))
-		return fail(err, errlen, "List-Unsubscribe: bad mailto '%.80s'", mail);
+		return eb_fail(err, errlen, "List-Unsubscribe: bad mailto '%.80s'", mail);
 	if (url)
 		eb_printf(&v, "<%s>", url);
 	if (mail)
@@ -315,15 +302,15 @@ static int put_extra(ebuf *b, const email_header *h, char *err, size_t errlen)
 	size_t n = h->name ? strlen(h->name) : 0;
 
 	if (!n || n > 64)
-		return fail(err, errlen, "bad header name '%.80s'", h->name ? h->name : "(null)");
+		return eb_fail(err, errlen, "bad header name '%.80s'", h->name ? h->name : "(null)");
 	for (size_t i = 0; i < n; i++)
 		if (h->name[i] < 0x21 || h->name[i] > 0x7e || h->name[i] == ':')
-			return fail(err, errlen, "bad header name '%.80s'", h->name);
+			return eb_fail(err, errlen, "bad header name '%.80s'", h->name);
 	for (size_t i = 0; own[i]; i++)
 		if (!strcasecmp(h->name, own[i]))
-			return fail(err, errlen, "header '%s' is set by the message builder", h->name);
+			return eb_fail(err, errlen, "header '%s' is set by the message builder", h->name);
 	if (!h->value || has_break(h->value) || !utf8_valid(h->value))
-		return fail(err, errlen, "header '%s': the value is missing, has a line break or bad UTF-8",
+		return eb_fail(err, errlen, "header '%s': the value is missing, has a line break or bad UTF-8",
 			    h->name);
 	put_unstructured(b, h->name, h->value);
 	return 0;
@@ -492,14 +479,14 @@ int email_date(char *out, size_t outlen, int64_t ms)
 static int check(const email_message *m, char *err, size_t errlen)
 {
 	if (!m->text && !m->html)
-		return fail(err, errlen, "the message has neither a text nor an HTML part");
+		return eb_fail(err, errlen, "the message has neither a text nor an HTML part");
 	if (!m->subject || has_break(m->subject) || !utf8_valid(m->subject))
-		return fail(err, errlen, "Subject: missing, has a line break or bad UTF-8");
+		return eb_fail(err, errlen, "Subject: missing, has a line break or bad UTF-8");
 	if ((m->text && !utf8_valid(m->text)) || (m->html && !utf8_valid(m->html)))
-		return fail(err, errlen, "the %s part is not valid UTF-8",
+		return eb_fail(err, errlen, "the %s part is not valid UTF-8",
 			    m->text && !utf8_valid(m->text) ? "text" : "HTML");
 	if (m->nheaders && !m->headers)
-		return fail(err, errlen, "%zu extra headers but no array", m->nheaders);
+		return eb_fail(err, errlen, "%zu extra headers but no array", m->nheaders);
 	return 0;
 }
 
@@ -512,12 +499,12 @@ char *email_build(const email_message *m, size_t *len, char *err, size_t errlen)
 	if (check(m, err, errlen) < 0)
 		return NULL;
 	if (email_message_id(id, sizeof id, m->op_id, m->domain) < 0) {
-		fail(err, errlen, "Message-ID: needs an op id > 0 and a host name, got %lld and '%.80s'",
+		eb_fail(err, errlen, "Message-ID: needs an op id > 0 and a host name, got %lld and '%.80s'",
 		     (long long)m->op_id, m->domain ? m->domain : "(null)");
 		return NULL;
 	}
 	if (email_date(date, sizeof date, m->date_ms) < 0) {
-		fail(err, errlen, "Date: bad time %lld", (long long)m->date_ms);
+		eb_fail(err, errlen, "Date: bad time %lld", (long long)m->date_ms);
 		return NULL;
 	}
 	eb_printf(&b, "Date: %s\r\n", date);
@@ -534,17 +521,17 @@ char *email_build(const email_message *m, size_t *len, char *err, size_t errlen)
 	eb_puts(&b, "MIME-Version: 1.0\r\n");
 	put_body(&b, m, id);
 	if (b.failed) {
-		fail(err, errlen, "out of memory");
+		eb_fail(err, errlen, "out of memory");
 		goto fail;
 	}
 	if (!well_formed(b.p, b.len)) {
-		fail(err, errlen, "a line is longer than %d octets", LINE_MAX_);
+		eb_fail(err, errlen, "a line is longer than %d octets", LINE_MAX_);
 		goto fail;
 	}
 	if (len)
 		*len = b.len;
 	if (!(out = eb_take(&b)))
-		fail(err, errlen, "out of memory");
+		eb_fail(err, errlen, "out of memory");
 	return out;
 fail:
 	eb_free(&b);

@@ -41,19 +41,6 @@ struct email_template {
 	size_t nvars;
 };
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 /* ---- parsing ---- */
 
 /* A copy of s with a leading BOM dropped and CRLF / lone CR as LF. */
@@ -138,7 +125,7 @@ static int add_var(part *p, const char *s, size_t n, int raw, int line, const ch
 
 	trim(&s, &nlen);
 	if (!valid_name(s, nlen))
-		return fail(err, errlen, "%s:%d: bad variable name '%.*s'", file, line,
+		return eb_fail(err, errlen, "%s:%d: bad variable name '%.*s'", file, line,
 			    (int)(nlen > 64 ? 64 : nlen), s);
 	if (d)
 		trim(&d, &dlen);
@@ -146,7 +133,7 @@ static int add_var(part *p, const char *s, size_t n, int raw, int line, const ch
 	    add_seg(p, &g) < 0) {
 		free(g.name);
 		free(g.dflt);
-		return fail(err, errlen, "out of memory");
+		return eb_fail(err, errlen, "out of memory");
 	}
 	return 0;
 }
@@ -175,15 +162,15 @@ static int parse_part(part *p, const char *s, size_t n, int line, const char *fi
 		while (j < n && s[j] != '\n' && !(n - j >= open && !memcmp(s + j, close, open)))
 			j++;
 		if (j >= n || s[j] == '\n')
-			return fail(err, errlen, "%s:%d: unclosed '%s'", file, line, raw ? "{{{" : "{{");
+			return eb_fail(err, errlen, "%s:%d: unclosed '%s'", file, line, raw ? "{{{" : "{{");
 		if (add_lit(p, s + lit, i - lit) < 0)
-			return fail(err, errlen, "out of memory");
+			return eb_fail(err, errlen, "out of memory");
 		if (add_var(p, s + i + open, j - i - open, raw, line, file, err, errlen) < 0)
 			return -1;
 		i = lit = j + open;
 	}
 	if (add_lit(p, s + lit, n - lit) < 0)
-		return fail(err, errlen, "out of memory");
+		return eb_fail(err, errlen, "out of memory");
 	return 0;
 }
 
@@ -194,14 +181,14 @@ static int parse_tmpl(email_template *t, char *err, size_t errlen)
 	size_t len = nl ? (size_t)(nl - s) : strlen(s);
 
 	if (len < 8 || strncasecmp(s, "Subject:", 8))
-		return fail(err, errlen, "%s:1: the first line must be 'Subject: …'", t->tmpl_file);
+		return eb_fail(err, errlen, "%s:1: the first line must be 'Subject: …'", t->tmpl_file);
 	subj = s + 8;
 	len -= 8;
 	trim(&subj, &len);
 	if (parse_part(&t->subject, subj, len, 1, t->tmpl_file, err, errlen) < 0)
 		return -1;
 	if (!nl || nl[1] != '\n')
-		return fail(err, errlen, "%s:2: expected a blank line after the subject",
+		return eb_fail(err, errlen, "%s:2: expected a blank line after the subject",
 			    t->tmpl_file);
 	return parse_part(&t->html, nl + 2, strlen(nl + 2), 3, t->tmpl_file, err, errlen);
 }
@@ -275,7 +262,7 @@ int email_template_parse(const char *label, const char *tmpl, const char *text,
 	    !(t->text_file = concat(label, ".txt")) || !(t->tmpl_src = normalize(tmpl)) ||
 	    (text && !(t->text_src = normalize(text)))) {
 		email_template_free(t);
-		return fail(err, errlen, "out of memory");
+		return eb_fail(err, errlen, "out of memory");
 	}
 	if (parse_tmpl(t, err, errlen) < 0 ||
 	    (t->text_src && parse_part(&t->text, t->text_src, strlen(t->text_src), 1,
@@ -285,7 +272,7 @@ int email_template_parse(const char *label, const char *tmpl, const char *text,
 	}
 	if (collect_vars(t) < 0) {
 		email_template_free(t);
-		return fail(err, errlen, "out of memory");
+		return eb_fail(err, errlen, "out of memory");
 	}
 	*out = t;
 	return 0;
@@ -303,13 +290,13 @@ static char *read_file(const char *path, int *absent, char *err, size_t errlen)
 		if (absent && errno == ENOENT)
 			*absent = 1;
 		else
-			fail(err, errlen, "%s: %s", path, strerror(errno));
+			eb_fail(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len <= MAX_FILE)
 		eb_put(&b, chunk, n);
 	if (ferror(f) || b.len > MAX_FILE || memchr(b.p ? b.p : "", '\0', b.len)) {
-		fail(err, errlen, "%s: %s", path, ferror(f) ? "read error" :
+		eb_fail(err, errlen, "%s: %s", path, ferror(f) ? "read error" :
 		     b.len > MAX_FILE ? "larger than 4 MiB" : "contains a NUL byte");
 		fclose(f);
 		eb_free(&b);
@@ -317,7 +304,7 @@ static char *read_file(const char *path, int *absent, char *err, size_t errlen)
 	}
 	fclose(f);
 	if (!(s = eb_take(&b)))
-		fail(err, errlen, "out of memory");
+		eb_fail(err, errlen, "out of memory");
 	return s;
 }
 
@@ -330,20 +317,20 @@ int email_template_load(const char *dir, const char *name, email_template **out,
 
 	*out = NULL;
 	if (!*name || name[0] == '.' || strchr(name, '/'))
-		return fail(err, errlen, "bad template name '%s'", name);
+		return eb_fail(err, errlen, "bad template name '%s'", name);
 	eb_printf(&label, "%s/%s", dir, name);
 	if (label.failed || !(path = concat(label.p, ".tmpl"))) {
-		fail(err, errlen, "out of memory");
+		eb_fail(err, errlen, "out of memory");
 		goto done;
 	}
 	if (!(tmpl = read_file(path, &absent, err, errlen))) {
 		if (absent)
-			fail(err, errlen, "%s: no such template file", path);
+			eb_fail(err, errlen, "%s: no such template file", path);
 		goto done;
 	}
 	free(path);
 	if (!(path = concat(label.p, ".txt"))) {
-		fail(err, errlen, "out of memory");
+		eb_fail(err, errlen, "out of memory");
 		goto done;
 	}
 	absent = 0;
@@ -485,7 +472,7 @@ static char *render_part(const part *p, const char *file, const json_t *values, 
 			v = g->dflt;
 			len = strlen(v);
 		} else if (rc != VAL_OK) {
-			fail(err, errlen, "%s:%d: %s '%s'%s", file, g->line,
+			eb_fail(err, errlen, "%s:%d: %s '%s'%s", file, g->line,
 			     rc == VAL_MISSING ? "missing variable" : "variable", g->name,
 			     rc == VAL_BADTYPE ? " is an object or array, not text" :
 			     rc == VAL_NUL ? " contains a NUL byte" : "");
@@ -498,7 +485,7 @@ static char *render_part(const part *p, const char *file, const json_t *values, 
 			eb_put(&b, v, len);
 	}
 	if (b.failed)
-		fail(err, errlen, "out of memory");
+		eb_fail(err, errlen, "out of memory");
 	return eb_take(&b);
 }
 
@@ -529,7 +516,7 @@ int email_template_render(const email_template *t, const json_t *values, email_r
 	if (t->text_src)
 		out->text = render_part(&t->text, t->text_file, values, 0, err, errlen);
 	else if (!(out->text = email_html_to_text(out->html)))
-		fail(err, errlen, "out of memory");
+		eb_fail(err, errlen, "out of memory");
 	if (out->text)
 		return 0;
 fail:
@@ -563,9 +550,9 @@ int email_template_check(const email_template *t, const json_t *values, char *er
 			first = t->vars[i].name;
 	}
 	if (missing == 1)
-		fail(err, errlen, "missing variable '%s'", first);
+		eb_fail(err, errlen, "missing variable '%s'", first);
 	else if (missing)
-		fail(err, errlen, "missing variables: %s", b.failed ? "(out of memory)" : b.p);
+		eb_fail(err, errlen, "missing variables: %s", b.failed ? "(out of memory)" : b.p);
 	eb_free(&b);
 	return missing ? -1 : 0;
 }

@@ -23,19 +23,6 @@
 #define MAC_LEN     32
 #define PAYLOAD_MAX 40   /* "c|" int64 "|" int: 2 + 19 + 1 + 10 */
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 /* ---- base64url ---- */
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -289,7 +276,7 @@ char *email_track_links(const email_tracker *tr, int64_t op_id, const char *html
 	links->url = NULL;
 	links->n = 0;
 	if (!blen || op_id <= 0) {
-		fail(err, errlen, "tracking needs an http(s) base URL, a key of %d bytes or more "
+		eb_fail(err, errlen, "tracking needs an http(s) base URL, a key of %d bytes or more "
 		     "and an op id > 0", EMAIL_KEY_MIN);
 		return NULL;
 	}
@@ -319,7 +306,7 @@ oom:
 	free(url);
 	eb_free(&b);
 	email_links_free(links);
-	fail(err, errlen, "out of memory");
+	eb_fail(err, errlen, "out of memory");
 	return NULL;
 }
 
@@ -340,7 +327,7 @@ char *email_track_pixel(const email_tracker *tr, int64_t op_id, const char *html
 	ebuf b = { 0 };
 
 	if (!blen || make(token, tr, EMAIL_TRACK_OPEN, op_id, 0) < 0) {
-		fail(err, errlen, "tracking needs an http(s) base URL, a key of %d bytes or more "
+		eb_fail(err, errlen, "tracking needs an http(s) base URL, a key of %d bytes or more "
 		     "and an op id > 0", EMAIL_KEY_MIN);
 		return NULL;
 	}
@@ -354,7 +341,7 @@ char *email_track_pixel(const email_tracker *tr, int64_t op_id, const char *html
 		  (int)blen, tr->base, token);
 	eb_puts(&b, html + at);
 	if (!(out = eb_take(&b)))
-		fail(err, errlen, "out of memory");
+		eb_fail(err, errlen, "out of memory");
 	return out;
 }
 
