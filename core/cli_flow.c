@@ -220,6 +220,7 @@ static int clock_cmd(nu_cli *cli, int argc, char **argv)
 /* The daemon sets this before loading plugins, so their load() may use
  * the HTTP client; other commands have no loop and leave it NULL. */
 static nu_http *http_for_plugins;
+static struct event_base *loop_for_plugins;
 
 /* Loads the plugins of --plugins DIR or the config's plugins.dir. */
 static int load_plugins(nu_cli *cli, nu_engine *e, const char *dir, nu_plugins **out, int *n,
@@ -228,7 +229,7 @@ static int load_plugins(nu_cli *cli, nu_engine *e, const char *dir, nu_plugins *
 	*n = 0;
 	if (nu_plugins_open(e, cli->cfg.plugin_config, out, err) < 0)
 		return NU_ERR;
-	nu_plugins_set_http(*out, http_for_plugins);
+	nu_plugins_set_loop(*out, loop_for_plugins, http_for_plugins);
 	if (!dir)
 		dir = cli->cfg.plugin_dir;
 	return dir ? nu_plugins_load_dir(*out, dir, n, err) : NU_OK;
@@ -310,7 +311,7 @@ static int serve(nu_cli *cli, int argc, char **argv)
 	if ((opt.flows_dir && nu_daemon_deploy_dir(cli->store, opt.flows_dir, &n, &err) < 0) ||
 	    nu_cli_engine(cli, &e, &err) < 0 ||
 	    !(opt.base = event_base_new()) || nu_http_open(opt.base, &http, &err) < 0 ||
-	    !(http_for_plugins = http) ||
+	    !(http_for_plugins = http) || !(loop_for_plugins = opt.base) ||
 	    load_plugins(cli, e, plugin_dir, &plugins, &nplugins, &err) < 0 ||
 	    nu_engine_recover(e, &err) < 0) {
 		nu_http_close(http);

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "nurture/plugin.h"
 #include "plugins.h"
+#include "token_cache.h"
 
 #define MAX_PLUGINS 32
 #define MAX_CHANNELS 8
@@ -55,6 +56,7 @@ struct nu_plugin {
 struct nu_plugins {
 	nu_engine *e;
 	nu_http *http;               /* the daemon's client; NULL outside the daemon */
+	nu_tokens *tokens;           /* the daemon's token cache; NULL outside it */
 	json_t *config;
 	nu_plugin *plugins[MAX_PLUGINS];
 	int n;
@@ -308,9 +310,70 @@ static int host_http_cancel(nu_plugin *p, uint64_t id)
 	return p->reg->http && nu_http_cancel(p->reg->http, id) == NU_OK ? 0 : -1;
 }
 
-void nu_plugins_set_http(nu_plugins *r, nu_http *http)
+static int64_t registry_now(void *ud)
 {
+	return nu_store_now(nu_engine_store(((nu_plugins *)ud)->e));
+}
+
+void nu_plugins_set_loop(nu_plugins *r, struct event_base *base, nu_http *http)
+{
+	nu_error err;
+
 	r->http = http;
+	if (base && !r->tokens && nu_tokens_open(base, registry_now, r, &r->tokens, &err) < 0)
+		nu_err("token cache: %s", err.msg);
+}
+
+/* Token names are per plugin: "<plugin>/<name>". */
+static void token_key(nu_plugin *p, const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", p->desc ? p->desc->name : "?", name ? name : "");
+}
+
+struct token_fetch {
+	nu_plugin *p;
+	nu_token_fetch_fn fetch;
+	void *fetch_ud;
+};
+
+static void token_fetch_trampoline(void *ud, const char *key)
+{
+	struct token_fetch *f = ud;
+	const char *slash = strchr(key, '/');
+	f->fetch(f->p, slash ? slash + 1 : key, f->fetch_ud);
+}
+
+static int host_token_get(nu_plugin *p, const char *name, nu_token_fetch_fn fetch, void *fetch_ud,
+			  nu_token_ready_fn ready, void *ud)
+{
+	struct token_fetch f = { p, fetch, fetch_ud };   /* fetch runs inside nu_token_get */
+	char key[160];
+
+	if (!p->reg->tokens || !fetch || !ready)
+		return -1;
+	token_key(p, name, key, sizeof key);
+	return nu_token_get(p->reg->tokens, key, token_fetch_trampoline, &f, ready, ud);
+}
+
+static void host_token_set(nu_plugin *p, const char *name, const char *token, int64_t lifetime_ms,
+			   const char *error)
+{
+	char key[160];
+
+	if (!p->reg->tokens)
+		return;
+	token_key(p, name, key, sizeof key);
+	nu_token_set(p->reg->tokens, key, token, lifetime_ms, error);
+}
+
+static void host_token_invalidate(nu_plugin *p, const char *name, const char *stale)
+{
+	char key[160];
+
+	if (!p->reg->tokens)
+		return;
+	token_key(p, name, key, sizeof key);
+	nu_token_invalidate(p->reg->tokens, key, stale);
 }
 
 /* The engine's view of a plugin channel. */
@@ -498,6 +561,8 @@ int nu_plugins_open(nu_engine *e, json_t *config, nu_plugins **out, nu_error *er
 		.emit_event = host_emit_event, .lead_field = host_lead_field,
 		.lead_by_identity = host_lead_by_identity, .http_submit = host_http_submit,
 		.http_cancel = host_http_cancel, .mail_submit = host_mail_submit,
+		.token_get = host_token_get, .token_set = host_token_set,
+		.token_invalidate = host_token_invalidate,
 	};
 	return NU_OK;
 }
@@ -516,6 +581,7 @@ void nu_plugins_close(nu_plugins *r)
 		free(p->path);
 		free(p);
 	}
+	nu_tokens_close(r->tokens);
 	free(r);
 }
 

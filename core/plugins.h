@@ -25,8 +25,10 @@ int nu_plugins_load_file(nu_plugins *r, const char *path, nu_error *err);
  * nu_plugins_describe), *loaded counts the good ones. */
 int nu_plugins_load_dir(nu_plugins *r, const char *dir, int *loaded, nu_error *err);
 
-/* Gives plugins the daemon's HTTP client (NULL: none; borrowed). */
-void nu_plugins_set_http(nu_plugins *r, nu_http *http);
+/* Gives plugins the daemon's loop: its HTTP client (borrowed) and a token
+ * cache on that loop. Without it (CLI commands) both are unavailable. */
+struct event_base;
+void nu_plugins_set_loop(nu_plugins *r, struct event_base *base, nu_http *http);
 
 /* [{file, name, version, status, error, channels: [{name, health}]}] */
 json_t *nu_plugins_describe(nu_plugins *r);

@@ -126,6 +126,10 @@ typedef struct nu_mail_req {
 	long        timeout_ms;          /* 0 = 30 s */
 } nu_mail_req;
 
+/* Access tokens (WeChat, WeCom, Zoom …): see token_get below. */
+typedef void (*nu_token_ready_fn)(void *ud, const char *token, const char *error);
+typedef void (*nu_token_fetch_fn)(nu_plugin *p, const char *name, void *fetch_ud);
+
 /* What the host offers. Append-only. */
 typedef struct nu_host_api {
 	uint32_t struct_size;
@@ -170,6 +174,20 @@ typedef struct nu_host_api {
 	/* Submits one mail; done runs once, later, as for http_submit. */
 	int         (*mail_submit)(nu_plugin *p, const nu_mail_req *req, nu_http_done_fn done,
 				   void *ud, uint64_t *id);
+	/* A cached access token named `name` (per plugin). When none is valid,
+	 * fetch(p, name, fetch_ud) is called once however many ask (it starts
+	 * the request and reports with token_set); everyone asking meanwhile
+	 * gets that answer. ready runs later, exactly once, on the loop.
+	 * Tokens are refreshed before they expire. Returns < 0 outside the
+	 * daemon (no loop). */
+	int         (*token_get)(nu_plugin *p, const char *name, nu_token_fetch_fn fetch,
+				 void *fetch_ud, nu_token_ready_fn ready, void *ud);
+	/* The fetch's answer: a token valid for lifetime_ms, or an error. */
+	void        (*token_set)(nu_plugin *p, const char *name, const char *token,
+				 int64_t lifetime_ms, const char *error);
+	/* The provider said `stale` expired: forget it if it is still cached
+	 * (so a burst of such answers refetches once). */
+	void        (*token_invalidate)(nu_plugin *p, const char *name, const char *stale);
 } nu_host_api;
 
 typedef struct nu_plugin_desc {
