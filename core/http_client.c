@@ -525,6 +525,23 @@ static int setup_mail(struct xfer *x, const nu_mail_request *req, nu_error *err)
 	return NU_OK;
 }
 
+/* A transfer with its easy handle, not yet set up; NULL on OOM. */
+static struct xfer *new_xfer(nu_http *h, nu_http_done done, void *ud)
+{
+	struct xfer *x = calloc(1, sizeof *x);
+
+	if (x && !(x->easy = curl_easy_init())) {
+		free(x);
+		return NULL;
+	}
+	if (x) {
+		x->h = h;
+		x->done = done;
+		x->ud = ud;
+	}
+	return x;
+}
+
 /* Adds a set-up transfer to the multi handle and the live list. */
 static int start_xfer(nu_http *h, struct xfer *x, uint64_t *id, nu_error *err)
 {
@@ -610,13 +627,8 @@ int nu_http_submit(nu_http *h, const nu_http_request *req, nu_http_done done, vo
 				    req->url ? req->url : "");
 	if (req->body_len && !req->body)
 		return nu_error_set(err, NU_EINVAL, "HTTP body_len without a body");
-	if (!(x = calloc(1, sizeof *x)) || !(x->easy = curl_easy_init())) {
-		free(x);
+	if (!(x = new_xfer(h, done, ud)))
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
-	}
-	x->h = h;
-	x->done = done;
-	x->ud = ud;
 	if ((rc = setup(x, req, method, err)) < 0) {
 		free_xfer(x);
 		return rc;
@@ -641,13 +653,8 @@ int nu_http_submit_mail(nu_http *h, const nu_mail_request *req, nu_http_done don
 		return nu_error_set(err, NU_ESTATE, "the HTTP client is closing");
 	if (strncasecmp(req->url, "smtp://", 7) && strncasecmp(req->url, "smtps://", 8))
 		return nu_error_set(err, NU_EINVAL, "URL '%.200s' is not smtp:// or smtps://", req->url);
-	if (!(x = calloc(1, sizeof *x)) || !(x->easy = curl_easy_init())) {
-		free(x);
+	if (!(x = new_xfer(h, done, ud)))
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
-	}
-	x->h = h;
-	x->done = done;
-	x->ud = ud;
 	if ((rc = setup_mail(x, req, err)) < 0) {
 		free_xfer(x);
 		return rc;

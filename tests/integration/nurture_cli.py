@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import tempfile
+import traceback
 
 from tap import ok
 
@@ -39,3 +40,12 @@ class Cli:
 
 def show(p):
     return "exit %s\nstdout: %s\nstderr: %s" % (p.returncode, p.stdout[-3000:], p.stderr[-3000:])
+
+
+def section(fn, *args):
+    """Run one group of checks; an exception is a failed test, not a crash."""
+    try:
+        return fn(*args)
+    except Exception:  # noqa: BLE001 - reported as a TAP failure
+        ok(False, "%s ran without raising" % fn.__name__, traceback.format_exc())
+        return None

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
@@ -51,6 +50,7 @@ run = CLI.run
 run_json = CLI.run_json
 exit_is = CLI.exit_is
 show = nurture_cli.show
+section = nurture_cli.section
 
 
 def lead_rows():
@@ -422,15 +422,6 @@ def test_bad_config():
     exit_is(p, 1, "a config with an unknown key exits 1")
     ok("'databse'" in p.stderr, "the message names 'databse'", show(p))
     ok(not os.path.exists(os.path.join(WORK, "x")), "no database 'x' was created")
-
-
-def section(fn, *args):
-    """Run one group of checks; an exception is a failed test, not a crash."""
-    try:
-        return fn(*args)
-    except Exception:  # noqa: BLE001 - reported as a TAP failure
-        ok(False, "%s ran without raising" % fn.__name__, traceback.format_exc())
-        return None
 
 
 def main():
