@@ -21,6 +21,8 @@ enum {
 typedef struct nu_cli {
 	const char *config_path;   /* --config, $NURTURE_CONFIG, ./nurture.conf.lua */
 	const char *db_override;   /* --db */
+	const char *url;           /* --url, $NURTURE_URL: the daemon's API */
+	int remote;                /* -1 unknown, 0 local, 1 through the API (cli_remote.c) */
 	int json;                  /* --json */
 	int quiet;                 /* -q */
 	int config_loaded;
@@ -59,6 +61,22 @@ int nu_cli_wants_help(int argc, char **argv);
 void nu_cli_print_json(json_t *v);
 /* Text of a JSON string or "" for null. */
 const char *nu_cli_str(json_t *obj, const char *key);
+
+/* Commands that act on live data go through the daemon's HTTP API when
+ * one answers (cli_remote.c). nu_cli_remote says whether this run does:
+ * --url / $NURTURE_URL, or http.listen of the config when a daemon
+ * answers there. */
+int nu_cli_remote(nu_cli *cli);
+/* One API call: returns the HTTP status (or < 0 after printing why it
+ * failed to connect); *out gets the parsed JSON answer (NULL if none).
+ * path is already escaped; body may be NULL. */
+int nu_cli_api(nu_cli *cli, const char *method, const char *path, const char *content_type,
+	       const char *body, size_t len, json_t **out);
+/* Prints the API's error answer ("nurture: <message>") and returns
+ * NU_EXIT_FAIL. */
+int nu_cli_api_fail(int status, json_t *answer);
+/* A path segment escaped for a URL (caller frees). */
+char *nu_cli_escape(const char *segment);
 
 /* The command tables of each file. */
 extern const nu_cli_command nu_cli_lead_commands[];

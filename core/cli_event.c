@@ -53,6 +53,49 @@ static int add_lead_ref(nu_cli *cli, json_t *rec, const char *ref)
 	return 0;
 }
 
+/* The lead reference as record keys, for the API (which resolves it). */
+static void ref_keys(json_t *rec, const char *ref)
+{
+	const char *digits = ref + (ref[0] == '#'), *value;
+	int kind;
+
+	if (*digits && strspn(digits, "0123456789") == strlen(digits)) {
+		json_object_set_new(rec, "lead_id", json_integer(strtoll(digits, NULL, 10)));
+		return;
+	}
+	kind = nu_identity_split_ref(ref, &value);
+	json_object_set_new(rec, kind >= 0 ? nu_identity_kind_name(kind) :
+			    strchr(ref, '@') ? "email" : "phone", json_string(value));
+}
+
+static int event_add_remote(nu_cli *cli, json_t *rec)
+{
+	char *body = json_dumps(rec, JSON_COMPACT);
+	json_t *a = NULL;
+	int status = body ? nu_cli_api(cli, "POST", "/v1/events", "application/json", body, strlen(body), &a)
+			  : -1;
+
+	free(body);
+	json_t *errors = json_object_get(a, "errors");
+	if (status != 202 || json_array_size(errors)) {
+		json_t *first = json_array_get(errors, 0);
+		if (first)
+			nu_cli_fail("%s", json_string_value(json_object_get(first, "message")));
+		return first ? (json_decref(a), NU_EXIT_FAIL) : nu_cli_api_fail(status, a);
+	}
+	int dup = json_integer_value(json_object_get(a, "duplicates")) > 0;
+	if (cli->json)
+		nu_cli_print_json(a);
+	else {
+		if (!cli->quiet)
+			printf(dup ? "duplicate event (dedupe key); nothing stored\n" : "event %lld stored for lead %lld\n",
+			       (long long)json_integer_value(json_object_get(a, "event_id")),
+			       (long long)json_integer_value(json_object_get(a, "lead_id")));
+		json_decref(a);
+	}
+	return NU_EXIT_OK;
+}
+
 static int event_add(nu_cli *cli, int argc, char **argv)
 {
 	const nu_cli_command *cmd = &nu_cli_event_commands[0];
@@ -99,6 +142,13 @@ static int event_add(nu_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	rc = NU_EXIT_FAIL;
+	if (nu_cli_remote(cli) == 1) {
+		ref_keys(rec, argv[optind]);
+		json_object_set_new(rec, "type", json_string(argv[optind + 1]));
+		json_object_set(rec, "props", props);
+		rc = event_add_remote(cli, rec);
+		goto out;
+	}
 	if (nu_cli_open(cli) < 0 || add_lead_ref(cli, rec, argv[optind]) < 0)
 		goto out;
 	json_object_set_new(rec, "type", json_string(argv[optind + 1]));

@@ -43,6 +43,48 @@ static int flow_check(nu_cli *cli, int argc, char **argv)
 	return bad ? NU_EXIT_FAIL : NU_EXIT_OK;
 }
 
+/* Sends each file to the daemon, which checks it (lib modules from its
+ * own flows/lib folder) and deploys it. */
+static int deploy_remote(nu_cli *cli, int argc, char **argv)
+{
+	int bad = 0;
+
+	for (int i = 1; i < argc; i++) {
+		FILE *f = fopen(argv[i], "rb");
+		char *src = NULL;
+		size_t len = 0;
+		json_t *a = NULL;
+		int status = -1;
+		if (!f) {
+			fprintf(stderr, "%s: cannot read\n", argv[i]);
+			bad++;
+			continue;
+		}
+		FILE *mem = open_memstream(&src, &len);
+		char buf[8192];
+		size_t n;
+		while (mem && (n = fread(buf, 1, sizeof buf, f)) > 0)
+			fwrite(buf, 1, n, mem);
+		fclose(f);
+		if (mem && !fclose(mem))
+			status = nu_cli_api(cli, "POST", "/v1/flows", "text/x-lua", src, len, &a);
+		free(src);
+		if (status == 200 || status == 201) {
+			if (!cli->quiet)
+				printf("%s: %s version %.12s\n", nu_cli_str(a, "name"),
+				       status == 201 ? "deployed" : "unchanged,", nu_cli_str(a, "version"));
+			json_decref(a);
+			continue;
+		}
+		const char *msg = json_string_value(json_object_get(json_object_get(a, "error"), "message"));
+		if (status >= 0)
+			fprintf(stderr, "%s: %s\n", argv[i], msg ? msg : "refused by the daemon");
+		json_decref(a);
+		bad++;
+	}
+	return bad ? NU_EXIT_FAIL : NU_EXIT_OK;
+}
+
 static int flow_deploy(nu_cli *cli, int argc, char **argv)
 {
 	nu_error err;
@@ -50,6 +92,8 @@ static int flow_deploy(nu_cli *cli, int argc, char **argv)
 
 	if (argc < 2)
 		return nu_cli_usage(&nu_cli_flow_commands[1], "name at least one flow file");
+	if (nu_cli_remote(cli) == 1)
+		return deploy_remote(cli, argc, argv);
 	if (nu_cli_open(cli) < 0)
 		return NU_EXIT_FAIL;
 	for (int i = 1; i < argc; i++) {
@@ -76,27 +120,25 @@ static int flow_deploy(nu_cli *cli, int argc, char **argv)
 
 static int flow_list(nu_cli *cli, int argc, char **argv)
 {
-	sqlite3_stmt *st;
-	json_t *list = json_array();
+	json_t *list = NULL;
 
 	(void)argv;
 	if (argc > 1)
 		return nu_cli_usage(&nu_cli_flow_commands[2], "unexpected argument");
-	if (nu_cli_open(cli) < 0)
-		return NU_EXIT_FAIL;
-	st = nu_store_stmt(cli->store,
-		"SELECT f.name, v.kind, f.sha, f.status, f.updated_at,"
-		" (SELECT count(*) FROM run r WHERE r.flow = f.name AND r.status = 'waiting'),"
-		" (SELECT count(*) FROM run r WHERE r.flow = f.name)"
-		" FROM flow f JOIN flow_version v ON v.sha = f.sha ORDER BY f.name", NULL);
-	while (st && sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}",
-			"name", sqlite3_column_text(st, 0), "kind", sqlite3_column_text(st, 1),
-			"version", sqlite3_column_text(st, 2), "status", sqlite3_column_text(st, 3),
-			"active_runs", (json_int_t)sqlite3_column_int64(st, 5),
-			"runs", (json_int_t)sqlite3_column_int64(st, 6)));
-	if (st)
-		sqlite3_reset(st);
+	if (nu_cli_remote(cli) == 1) {
+		json_t *a;
+		int status = nu_cli_api(cli, "GET", "/v1/flows", NULL, NULL, 0, &a);
+		if (status != 200)
+			return nu_cli_api_fail(status, a);
+		list = json_incref(json_object_get(a, "flows"));
+		json_decref(a);
+	} else {
+		nu_error err;
+		if (nu_cli_open(cli) < 0)
+			return NU_EXIT_FAIL;
+		if (nu_flow_list(cli->store, &list, &err) < 0)
+			return nu_cli_fail("%s", err.msg);
+	}
 	if (cli->json) {
 		nu_cli_print_json(list);
 		return NU_EXIT_OK;
@@ -147,6 +189,24 @@ static int flow_enroll(nu_cli *cli, int argc, char **argv)
 
 	if (argc != 3)
 		return nu_cli_usage(&nu_cli_flow_commands[4], "a flow and a lead are needed");
+	if (nu_cli_remote(cli) == 1) {
+		char path[300], *flow = nu_cli_escape(argv[1]);
+		json_t *a, *body = json_pack("{s:s}", "lead", argv[2]);
+		char *text = json_dumps(body, JSON_COMPACT);
+		json_decref(body);
+		snprintf(path, sizeof path, "/v1/flows/%s/enroll", flow ? flow : "");
+		free(flow);
+		int status = nu_cli_api(cli, "POST", path, "application/json", text, strlen(text), &a);
+		free(text);
+		if (status != 201)
+			return nu_cli_api_fail(status, a);
+		if (!cli->quiet)
+			printf("lead %lld enrolled in %s: run %lld\n",
+			       (long long)json_integer_value(json_object_get(a, "lead_id")), argv[1],
+			       (long long)json_integer_value(json_object_get(a, "run_id")));
+		json_decref(a);
+		return NU_EXIT_OK;
+	}
 	if (nu_cli_open(cli) < 0)
 		return NU_EXIT_FAIL;
 	if (nu_lead_resolve_ref(cli->store, argv[2], &lead, &err) < 0 ||
@@ -230,6 +290,7 @@ static int load_plugins(nu_cli *cli, nu_engine *e, const char *dir, nu_plugins *
 	if (nu_plugins_open(e, cli->cfg.plugin_config, out, err) < 0)
 		return NU_ERR;
 	nu_plugins_set_loop(*out, loop_for_plugins, http_for_plugins);
+	nu_plugins_set_tracking(*out, cli->cfg.http.public_url, cli->cfg.http.tracking_key);
 	if (!dir)
 		dir = cli->cfg.plugin_dir;
 	return dir ? nu_plugins_load_dir(*out, dir, n, err) : NU_OK;
@@ -285,7 +346,8 @@ static int plugins_cmd(nu_cli *cli, int argc, char **argv)
 static int serve(nu_cli *cli, int argc, char **argv)
 {
 	nu_daemon_options opt = { .poll_ms = 100 };
-	const char *plugin_dir = NULL;
+	const char *plugin_dir = NULL, *listen = NULL;
+	char lib_dir[1024];
 	nu_plugins *plugins = NULL;
 	nu_http *http = NULL;
 	int nplugins = 0;
@@ -303,11 +365,28 @@ static int serve(nu_cli *cli, int argc, char **argv)
 			opt.once = 1;
 		else if (!strcmp(argv[i], "--plugins") && i + 1 < argc)
 			plugin_dir = argv[++i];
+		else if (!strcmp(argv[i], "--listen") && i + 1 < argc)
+			listen = argv[++i];
 		else
 			return nu_cli_usage(&nu_cli_flow_commands[5], "unknown argument");
 	}
 	if (nu_cli_open(cli) < 0)
 		return NU_EXIT_FAIL;
+	if (listen) {
+		nu_http_config *h = &cli->cfg.http;
+		char derived[sizeof h->public_url];
+		snprintf(derived, sizeof derived, "http://%s", h->listen);
+		/* A public URL derived from the configured address follows the override. */
+		if (!h->public_url[0] || !strcmp(h->public_url, derived))
+			snprintf(h->public_url, sizeof h->public_url, "http://%s", listen);
+		snprintf(h->listen, sizeof h->listen, "%s", listen);
+	}
+	if (cli->cfg.http.listen[0])
+		opt.http = &cli->cfg.http;
+	if (opt.flows_dir) {
+		snprintf(lib_dir, sizeof lib_dir, "%s/lib", opt.flows_dir);
+		opt.lib_dir = lib_dir;
+	}
 	if ((opt.flows_dir && nu_daemon_deploy_dir(cli->store, opt.flows_dir, &n, &err) < 0) ||
 	    nu_cli_engine(cli, &e, &err) < 0 ||
 	    !(opt.base = event_base_new()) || nu_http_open(opt.base, &http, &err) < 0 ||
@@ -329,6 +408,7 @@ static int serve(nu_cli *cli, int argc, char **argv)
 	nu_info("serving %s: %d flow file%s from %s, %lld runs waiting", cli->cfg.database, n,
 		n == 1 ? "" : "s", opt.flows_dir ? opt.flows_dir : "(database only)", (long long)waiting);
 	nu_engine_set_dispatch(e, 1);   /* the daemon has the real channels */
+	opt.plugins = plugins;
 	int rc = nu_daemon_run(e, &opt, &err);
 	/* In this order: in-flight requests end ("cancelled") while their
 	 * plugins are still loaded; plugins unload while the engine they may
@@ -355,12 +435,14 @@ const nu_cli_command nu_cli_flow_commands[] = {
 	  "See docs/flows.md for the test API. Exit status 1 if any test failed.\n", flow_test },
 	{ "flow enroll", "FLOW LEAD", "Enrol a lead in a flow by hand (reentry rules apply).", "",
 	  flow_enroll },
-	{ "serve", "[--flows DIR] [--plugins DIR] [--exit-when-idle | --once]",
+	{ "serve", "[--flows DIR] [--plugins DIR] [--listen HOST:PORT] [--exit-when-idle | --once]",
 	  "Run the daemon: ingest, triggers, timers and sends, until SIGTERM.",
 	  "  --flows DIR        deploy the flows in DIR at start and on SIGHUP\n"
 	  "  --exit-when-idle   stop once no run waits and no send is queued\n"
 	  "  --once             do what is due now, then stop\n"
-	  "  --plugins DIR      load channel plugins from DIR (default: plugins.dir)\n\n"
+	  "  --plugins DIR      load channel plugins from DIR (default: plugins.dir)\n"
+	  "  --listen ADDR      serve the HTTP API on ADDR (default: http.listen; none\n"
+	  "                     without it). See docs/api.md.\n\n"
 	  "Events written by other processes (nurture event add/import) are picked up\n"
 	  "within 100 ms. SIGTERM/SIGINT finish the current step and stop; SIGHUP\n"
 	  "redeploys --flows and reloads the deployed flows. Runs survive restarts.\n", serve },

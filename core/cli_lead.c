@@ -204,6 +204,33 @@ static void render_attributes(json_t *p)
 	}
 }
 
+/* What a sales rep asks first: which flows is the lead in, what did it get. */
+static void render_runs_and_messages(json_t *p)
+{
+	json_t *v;
+	size_t i;
+	char t[32];
+
+	if (json_array_size(json_object_get(p, "runs"))) {
+		printf("Flow runs\n");
+		json_array_foreach(json_object_get(p, "runs"), i, v) {
+			short_time(json_object_get(v, "started_at"), t, sizeof t);
+			printf("  run %-6lld %-24s %-10s since %s\n",
+			       (long long)json_integer_value(json_object_get(v, "id")), nu_cli_str(v, "flow"),
+			       nu_cli_str(v, "status"), t);
+		}
+	}
+	if (json_array_size(json_object_get(p, "messages"))) {
+		printf("Messages\n");
+		json_array_foreach(json_object_get(p, "messages"), i, v) {
+			short_time(json_object_get(v, "created_at"), t, sizeof t);
+			printf("  %s  %-7s %-30s %s%s%s\n", t, nu_cli_str(v, "channel"), nu_cli_str(v, "template"),
+			       nu_cli_str(v, "state"), json_is_string(json_object_get(v, "error")) ? ": " : "",
+			       nu_cli_str(v, "error"));
+		}
+	}
+}
+
 static void render_lists(json_t *p)
 {
 	json_t *v;
@@ -243,6 +270,7 @@ static void render_lists(json_t *p)
 			       nu_cli_str(v, "reason"));
 		}
 	}
+	render_runs_and_messages(p);
 }
 
 static void render_events(json_t *p)
@@ -282,11 +310,19 @@ static int lead_show(nu_cli *cli, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return nu_cli_usage(cmd, "one lead reference is needed");
-	if (nu_cli_open(cli) < 0)
+	if (nu_cli_remote(cli) == 1) {
+		char path[600], *ref = nu_cli_escape(argv[optind]);
+		snprintf(path, sizeof path, "/v1/leads/%s?events=%zu", ref ? ref : "", events);
+		free(ref);
+		int status = nu_cli_api(cli, "GET", path, NULL, NULL, 0, &p);
+		if (status != 200)
+			return nu_cli_api_fail(status, p);
+	} else if (nu_cli_open(cli) < 0) {
 		return NU_EXIT_FAIL;
-	if (nu_lead_resolve_ref(cli->store, argv[optind], &id, &err) < 0 ||
-	    nu_profile_build(cli->store, id, events, &p, &err) < 0)
+	} else if (nu_lead_resolve_ref(cli->store, argv[optind], &id, &err) < 0 ||
+		   nu_profile_build(cli->store, id, events, &p, &err) < 0) {
 		return nu_cli_fail("%s", err.msg);
+	}
 	if (cli->json) {
 		nu_cli_print_json(p);
 		return NU_EXIT_OK;
@@ -319,6 +355,22 @@ static int change_lead(nu_cli *cli, const char *ref,
 	}
 	if (nu_store_commit(cli->store, &err) < 0)
 		return nu_cli_fail("%s", err.msg);
+	return NU_EXIT_OK;
+}
+
+/* The same change through the daemon's API (cli_remote.c). */
+static int remote_change(nu_cli *cli, const char *method, const char *path, const char *body)
+{
+	json_t *a;
+	int status = nu_cli_api(cli, method, path, body ? "application/json" : NULL, body,
+				body ? strlen(body) : 0, &a);
+
+	if (status != 200)
+		return nu_cli_api_fail(status, a);
+	if (cli->json)
+		nu_cli_print_json(a);
+	else
+		json_decref(a);
 	return NU_EXIT_OK;
 }
 
@@ -361,6 +413,23 @@ static int tag_command(nu_cli *cli, const nu_cli_command *cmd, int remove,
 	if (optind != argc - 2)
 		return nu_cli_usage(cmd, "a lead reference and a tag are needed");
 	a.name = argv[optind + 1];
+	if (nu_cli_remote(cli) == 1) {
+		char path[800], *ref = nu_cli_escape(argv[optind]), *tag = nu_cli_escape(a.name), body[400];
+		json_t *o = json_pack("{s:s}", "tag", a.name);
+		if (a.weight >= 0)
+			json_object_set_new(o, "weight", json_real(a.weight));
+		char *text = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		snprintf(body, sizeof body, "%s", text ? text : "{}");
+		free(text);
+		if (remove)
+			snprintf(path, sizeof path, "/v1/leads/%s/tags/%s", ref ? ref : "", tag ? tag : "");
+		else
+			snprintf(path, sizeof path, "/v1/leads/%s/tags", ref ? ref : "");
+		free(ref);
+		free(tag);
+		return remote_change(cli, remove ? "DELETE" : "POST", path, remove ? NULL : body);
+	}
 	return change_lead(cli, argv[optind], do_tag, &a);
 }
 
@@ -409,6 +478,21 @@ static int lead_stage(nu_cli *cli, int argc, char **argv)
 	if (optind != argc - 2)
 		return nu_cli_usage(cmd, "a lead reference and a stage are needed");
 	a.to = argv[optind + 1];
+	if (nu_cli_remote(cli) == 1) {
+		char path[600], *ref = nu_cli_escape(argv[optind]);
+		json_t *o = json_pack("{s:s}", "stage", a.to);
+		if (a.reason)
+			json_object_set_new(o, "reason", json_string(a.reason));
+		char *body = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		snprintf(path, sizeof path, "/v1/leads/%s/stage", ref ? ref : "");
+		free(ref);
+		int rc = remote_change(cli, "PUT", path, body);
+		if (rc == NU_EXIT_OK && !cli->quiet && !cli->json)
+			printf("lead %s: now %s\n", argv[optind], a.to);
+		free(body);
+		return rc;
+	}
 	return change_lead(cli, argv[optind], do_stage, &a);
 }
 

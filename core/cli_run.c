@@ -141,11 +141,22 @@ static int run_why(nu_cli *cli, int argc, char **argv)
 
 	if (argc < 2 || argc > 3)
 		return nu_cli_usage(&nu_cli_run_commands[0], "a lead (and optionally a flow) is needed");
-	if (nu_cli_open(cli) < 0)
+	if (nu_cli_remote(cli) == 1) {
+		char path[700], *ref = nu_cli_escape(argv[1]), *flow = argc == 3 ? nu_cli_escape(argv[2]) : NULL;
+		snprintf(path, sizeof path, "/v1/leads/%s/why%s%s", ref ? ref : "", flow ? "?flow=" : "",
+			 flow ? flow : "");
+		free(ref);
+		free(flow);
+		int status = nu_cli_api(cli, "GET", path, NULL, NULL, 0, &out);
+		if (status != 200)
+			return nu_cli_api_fail(status, out);
+		lead = json_integer_value(json_object_get(out, "lead_id"));
+	} else if (nu_cli_open(cli) < 0) {
 		return NU_EXIT_FAIL;
-	if (nu_lead_resolve_ref(cli->store, argv[1], &lead, &err) < 0 ||
-	    nu_why_build(cli->store, lead, argc == 3 ? argv[2] : NULL, &out, &err) < 0)
+	} else if (nu_lead_resolve_ref(cli->store, argv[1], &lead, &err) < 0 ||
+		   nu_why_build(cli->store, lead, argc == 3 ? argv[2] : NULL, &out, &err) < 0) {
 		return nu_cli_fail("%s", err.msg);
+	}
 	if (cli->json) {
 		nu_cli_print_json(out);
 		return NU_EXIT_OK;

@@ -75,6 +75,20 @@ const char nu_config_sample[] =
 "  --   dir  = \"/usr/lib/nurture/plugins\",\n"
 "  --   mock = { default_outcome = \"ok\" },\n"
 "  -- },\n"
+"\n"
+"  -- The HTTP API of nurture serve (docs/api.md). Loopback by default;\n"
+"  -- every /v1 call needs one of the tokens (scopes: ingest, read, admin).\n"
+"  -- tracking_key signs open, click and unsubscribe links (16+ bytes).\n"
+"  -- http = {\n"
+"  --   listen       = \"127.0.0.1:7780\",\n"
+"  --   public_url   = \"https://t.example.com\",  -- what links in messages point at\n"
+"  --   tracking_key = env(\"NURTURE_TRACKING_KEY\"),\n"
+"  --   tokens = {\n"
+"  --     { name = \"website\", token = env(\"NURTURE_INGEST_TOKEN\"), scopes = { \"ingest\" } },\n"
+"  --     { name = \"ops\",     token = env(\"NURTURE_ADMIN_TOKEN\"),  scopes = { \"admin\" } },\n"
+"  --   },\n"
+"  --   max_body = 10485760, max_header = 16384, max_connections = 1024, timeout = 30,\n"
+"  -- },\n"
 "}\n";
 
 void nu_config_defaults(nu_config *c)
@@ -86,6 +100,10 @@ void nu_config_defaults(nu_config *c)
 	c->log_level = 1;  /* info */
 	nu_stage_model_default(&c->stages);
 	c->plugin_config = json_object();
+	c->http.max_body = 10 << 20;
+	c->http.max_header = 16 << 10;
+	c->http.max_connections = 1024;
+	c->http.timeout_s = 30;
 }
 
 void nu_config_free(nu_config *c)
@@ -549,6 +567,157 @@ static int read_plugins(struct reader *r, int idx)
 	return rc;
 }
 
+/* An integer key of the http table within [min, max]; absent: unchanged. */
+static int http_integer(struct reader *r, int idx, const char *key, int64_t min, int64_t max,
+			int64_t *out)
+{
+	char path[64];
+	int rc = NU_OK;
+
+	snprintf(path, sizeof path, "http.%s", key);
+	if (rawfield(r->L, idx, key) != LUA_TNIL) {
+		if (!lua_isinteger(r->L, -1))
+			rc = bad_type(r, path, "an integer", -1);
+		else if (lua_tointeger(r->L, -1) < min || lua_tointeger(r->L, -1) > max)
+			rc = nu_error_set(r->err, NU_EINVAL, "%s: key '%s' must be %lld to %lld", r->file,
+					  path, (long long)min, (long long)max);
+		else
+			*out = lua_tointeger(r->L, -1);
+	}
+	lua_pop(r->L, 1);
+	return rc;
+}
+
+static int http_string(struct reader *r, int idx, const char *key, char *out, size_t len)
+{
+	char path[64];
+	int rc = NU_OK;
+
+	snprintf(path, sizeof path, "http.%s", key);
+	if (rawfield(r->L, idx, key) != LUA_TNIL)
+		rc = read_string(r, path, -1, out, len);
+	lua_pop(r->L, 1);
+	return rc;
+}
+
+static int token_scopes(struct reader *r, const char *path, int idx, unsigned *scopes)
+{
+	static const char *const names[] = { "ingest", "read", "admin", NULL };
+	char one[16];
+
+	if (!lua_istable(r->L, idx) || !lua_rawlen(r->L, idx))
+		return nu_error_set(r->err, NU_EINVAL, "%s: %s must list scopes: ingest, read, admin",
+				    r->file, path);
+	for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(r->L, idx); i++) {
+		lua_rawgeti(r->L, idx, i);
+		int rc = read_one_of(r, path, -1, one, sizeof one, names);
+		lua_pop(r->L, 1);
+		if (rc < 0)
+			return rc;
+		*scopes |= one[0] == 'i' ? NU_SCOPE_INGEST : one[0] == 'r' ? NU_SCOPE_READ :
+			   NU_SCOPE_ADMIN | NU_SCOPE_READ | NU_SCOPE_INGEST;
+	}
+	return NU_OK;
+}
+
+/* tokens = { { name = "web", token = "…", scopes = { "ingest" } }, … } */
+static int read_one_token(struct reader *r, int idx, size_t i, nu_api_token *t)
+{
+	static const char *const known[] = { "name", "token", "scopes", NULL };
+	char path[64];
+	int rc;
+
+	snprintf(path, sizeof path, "http.tokens[%zu]", i + 1);
+	if (!lua_istable(r->L, idx))
+		return bad_type(r, path, "a table { name, token, scopes }", idx);
+	if ((rc = check_keys(r, path, idx, known)) < 0)
+		return rc;
+	snprintf(path, sizeof path, "http.tokens[%zu].name", i + 1);
+	rc = rawfield(r->L, idx, "name") == LUA_TNIL ? NU_OK : read_string(r, path, -1, t->name, sizeof t->name);
+	lua_pop(r->L, 1);
+	snprintf(path, sizeof path, "http.tokens[%zu].token", i + 1);
+	if (rc == NU_OK && rawfield(r->L, idx, "token") == LUA_TNIL)
+		rc = nu_error_set(r->err, NU_EINVAL, "%s: %s is missing (use env(\"NAME\") to keep it out "
+				  "of the file); a token set from an unset variable is nil", r->file, path);
+	else if (rc == NU_OK && (rc = read_string(r, path, -1, t->secret, sizeof t->secret)) == NU_OK &&
+		 strlen(t->secret) < NU_API_TOKEN_MIN)
+		rc = nu_error_set(r->err, NU_EINVAL, "%s: %s must be at least %d characters", r->file,
+				  path, NU_API_TOKEN_MIN);
+	lua_pop(r->L, 1);
+	snprintf(path, sizeof path, "http.tokens[%zu].scopes", i + 1);
+	if (rc == NU_OK) {
+		rawfield(r->L, idx, "scopes");
+		rc = token_scopes(r, path, lua_gettop(r->L), &t->scopes);
+		lua_pop(r->L, 1);
+	}
+	if (rc == NU_OK && !t->name[0])
+		snprintf(t->name, sizeof t->name, "token%zu", i + 1);
+	return rc;
+}
+
+static int read_tokens(struct reader *r, int idx)
+{
+	nu_http_config *h = &r->c->http;
+	int rc = NU_OK;
+
+	if (rawfield(r->L, idx, "tokens") == LUA_TNIL) {
+		lua_pop(r->L, 1);
+		return NU_OK;
+	}
+	int t = lua_gettop(r->L);
+	if (!lua_istable(r->L, t))
+		rc = bad_type(r, "http.tokens", "a list of tokens", t);
+	else if (lua_rawlen(r->L, t) > NU_API_TOKENS_MAX)
+		rc = nu_error_set(r->err, NU_EINVAL, "%s: http.tokens lists more than %d tokens", r->file,
+				  NU_API_TOKENS_MAX);
+	for (size_t i = 0; rc == NU_OK && i < lua_rawlen(r->L, t); i++) {
+		lua_rawgeti(r->L, t, (lua_Integer)i + 1);
+		rc = read_one_token(r, lua_gettop(r->L), i, &h->tokens[i]);
+		lua_pop(r->L, 1);
+		h->ntokens = i + 1;
+	}
+	lua_pop(r->L, 1);
+	return rc;
+}
+
+/* http = { listen, public_url, tracking_key, tokens, max_body, max_header,
+ *          max_connections, timeout } */
+static int read_http(struct reader *r, int idx)
+{
+	static const char *const known[] = { "listen", "public_url", "tracking_key", "tokens",
+		"max_body", "max_header", "max_connections", "timeout", NULL };
+	nu_http_config *h = &r->c->http;
+	int64_t conns = h->max_connections, timeout = h->timeout_s;
+	int rc;
+
+	if (!lua_istable(r->L, idx))
+		return bad_type(r, "http", "a table", idx);
+	if ((rc = check_keys(r, "http", idx, known)) < 0 ||
+	    (rc = http_string(r, idx, "listen", h->listen, sizeof h->listen)) < 0 ||
+	    (rc = http_string(r, idx, "public_url", h->public_url, sizeof h->public_url)) < 0 ||
+	    (rc = http_string(r, idx, "tracking_key", h->tracking_key, sizeof h->tracking_key)) < 0 ||
+	    (rc = http_integer(r, idx, "max_body", 1024, (int64_t)1 << 30, &h->max_body)) < 0 ||
+	    (rc = http_integer(r, idx, "max_header", 1024, 1 << 20, &h->max_header)) < 0 ||
+	    (rc = http_integer(r, idx, "max_connections", 1, 100000, &conns)) < 0 ||
+	    (rc = http_integer(r, idx, "timeout", 1, 3600, &timeout)) < 0 ||
+	    (rc = read_tokens(r, idx)) < 0)
+		return rc;
+	h->max_connections = (int)conns;
+	h->timeout_s = (int)timeout;
+	if (h->tracking_key[0] && strlen(h->tracking_key) < 16)
+		return nu_error_set(r->err, NU_EINVAL, "%s: http.tracking_key must be at least 16 bytes",
+				    r->file);
+	if (h->public_url[0] && strncmp(h->public_url, "http://", 7) && strncmp(h->public_url, "https://", 8))
+		return nu_error_set(r->err, NU_EINVAL, "%s: http.public_url must start with http:// or "
+				    "https://, got '%s'", r->file, h->public_url);
+	if (!h->public_url[0] && h->listen[0])
+		snprintf(h->public_url, sizeof h->public_url, "http://%s", h->listen);
+	size_t n = strlen(h->public_url);
+	if (n && h->public_url[n - 1] == '/')
+		h->public_url[n - 1] = '\0';
+	return NU_OK;
+}
+
 static int read_phone_cc(struct reader *r, int idx)
 {
 	char v[8];
@@ -608,6 +777,8 @@ static int read_top(struct reader *r, const char *key, int idx)
 		return read_plugins(r, idx);
 	if (strcmp(key, "policies") == 0)
 		return read_policies(r, idx);
+	if (strcmp(key, "http") == 0)
+		return read_http(r, idx);
 	return read_tags(r, idx);
 }
 
@@ -625,7 +796,7 @@ static int config_env(lua_State *L)
 int nu_config_load(nu_config *c, const char *path, nu_error *err)
 {
 	static const char *const known[] = { "database", "synchronous", "busy_timeout_ms",
-		"phone_default_country", "log_level", "stages", "tags", "plugins", "policies", NULL };
+		"phone_default_country", "log_level", "stages", "tags", "plugins", "policies", "http", NULL };
 	struct reader r = { NULL, c, path, err };
 	nu_lua_sandbox sb;
 	int rc;

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include "daemon.h"
 #include "flows.h"
+#include "httpd.h"
 #include "log.h"
 
 struct daemon {
@@ -21,7 +22,9 @@ struct daemon {
 	const nu_daemon_options *opt;
 	struct event_base *base;
 	struct event *timer, *poll, *sigterm, *sigint, *sighup;
+	nu_httpd *httpd;
 	int64_t data_version;
+	int64_t timer_due;         /* what the timer was armed for (0: a pump on demand) */
 	char flows_seen[64];       /* count and last change of the flow table */
 	int failed;
 	nu_error err;
@@ -114,6 +117,7 @@ static void work(struct daemon *d)
 		return;
 	}
 	now = nu_store_now(s);
+	d->timer_due = due;
 	int64_t wait = due > now ? due - now : 0;
 	/* Cap the sleep: the clock may jump (NTP, suspend); a minute's
 	 * re-check is cheap. */
@@ -125,9 +129,16 @@ static void work(struct daemon *d)
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
+	struct daemon *d = arg;
+
 	(void)fd;
 	(void)what;
-	work(arg);
+	if (d->timer_due) {
+		int64_t lag = nu_store_now(nu_engine_store(d->e)) - d->timer_due;
+		nu_httpd_note_timer_lag(d->httpd, lag > 0 ? lag : 0);
+		d->timer_due = 0;
+	}
+	work(d);
 }
 
 static void on_poll(evutil_socket_t fd, short what, void *arg)
@@ -222,7 +233,18 @@ static void wake_soon(void *arg)
 	struct daemon *d = arg;
 	struct timeval now = { 0, 0 };
 
+	d->timer_due = 0;
 	evtimer_add(d->timer, &now);
+}
+
+static int start_http(struct daemon *d, nu_error *err)
+{
+	nu_httpd_options ho = {
+		.cfg = d->opt->http, .engine = d->e, .plugins = d->opt->plugins,
+		.lib_dir = d->opt->lib_dir, .wake = wake_soon, .wake_ud = d,
+	};
+
+	return d->opt->http ? nu_httpd_start(d->base, &ho, &d->httpd, err) : NU_OK;
 }
 
 int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err)
@@ -242,6 +264,10 @@ int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err)
 		release(&d);
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
 	}
+	if (start_http(&d, err) < 0) {
+		release(&d);
+		return NU_ERR;
+	}
 	nu_engine_set_wakeup(e, wake_soon, &d);
 	event_add(d.poll, &poll);
 	event_add(d.sigterm, NULL);
@@ -250,6 +276,7 @@ int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err)
 	work(&d);
 	event_base_dispatch(d.base);
 	nu_engine_set_wakeup(e, NULL, NULL);
+	nu_httpd_stop(d.httpd);    /* before the plugins its webhooks call go away */
 	release(&d);
 	return NU_OK;
 }

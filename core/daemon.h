@@ -4,7 +4,9 @@
 #ifndef NU_DAEMON_H
 #define NU_DAEMON_H
 
+#include "config.h"
 #include "engine.h"
+#include "plugins.h"
 
 typedef struct nu_daemon_options {
 	const char *flows_dir;     /* deploy *.lua from here at start and on SIGHUP; may be NULL */
@@ -12,6 +14,9 @@ typedef struct nu_daemon_options {
 	int exit_when_idle;        /* stop when no run waits and nothing is queued (tests, demo) */
 	int once;                  /* do what is due now, then stop */
 	struct event_base *base;   /* the loop to run on (shared with the HTTP client); NULL: own */
+	const nu_http_config *http;/* serve the HTTP API (httpd.h); NULL: no server */
+	nu_plugins *plugins;       /* their webhooks, for the HTTP API; may be NULL */
+	const char *lib_dir;       /* flows/lib, for deploys over the API; may be NULL */
 } nu_daemon_options;
 
 /* Runs until SIGTERM or SIGINT (or idle, with exit_when_idle). */

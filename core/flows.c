@@ -601,16 +601,36 @@ static int finish(nu_flow *f, nu_error *err)
 	return rc;
 }
 
+/* Checks and bundles src, which came from `path` (a file, or a name for
+ * messages when it came over the API). */
+static int load_source(const char *path, const char *src, const char *lib_dir, nu_flow *f,
+		       nu_error *err)
+{
+	int rc;
+
+	json_object_set_new(f->bundle, "main", json_string(src));
+	rc = scan_requires(f, src, path, lib_dir, 0, err);
+	if (rc == NU_OK && (rc = evaluate(f, err)) == NU_OK &&
+	    (rc = check_all_calls(f, err)) == NU_OK)
+		rc = finish(f, err);
+	return rc;
+}
+
+static void start_flow(nu_flow *f, const char *path)
+{
+	memset(f, 0, sizeof *f);
+	f->path = strdup(path);
+	f->spec = json_object();
+	f->bundle = json_object();
+}
+
 int nu_flow_load_file(const char *path, const char *lib_dir, nu_flow *f, nu_error *err)
 {
 	char dir[1024];
 	char *src;
 	int rc;
 
-	memset(f, 0, sizeof *f);
-	f->path = strdup(path);
-	f->spec = json_object();
-	f->bundle = json_object();
+	start_flow(f, path);
 	if (!lib_dir) {
 		const char *slash = strrchr(path, '/');
 		snprintf(dir, sizeof dir, "%.*slib", slash ? (int)(slash - path + 1) : 0, path);
@@ -618,13 +638,16 @@ int nu_flow_load_file(const char *path, const char *lib_dir, nu_flow *f, nu_erro
 	}
 	if (!(src = read_file(path, err)))
 		return err ? err->code : NU_ERR;
-	json_object_set_new(f->bundle, "main", json_string(src));
-	rc = scan_requires(f, src, path, lib_dir, 0, err);
+	rc = load_source(path, src, lib_dir, f, err);
 	free(src);
-	if (rc == NU_OK && (rc = evaluate(f, err)) == NU_OK &&
-	    (rc = check_all_calls(f, err)) == NU_OK)
-		rc = finish(f, err);
 	return rc;
+}
+
+int nu_flow_load_text(const char *name, const char *src, const char *lib_dir, nu_flow *f,
+		      nu_error *err)
+{
+	start_flow(f, name);
+	return load_source(name, src, lib_dir ? lib_dir : "/nonexistent", f, err);
 }
 
 int nu_flow_load_version(nu_store *s, const char *sha, nu_flow *f, nu_error *err)
@@ -704,6 +727,54 @@ out:
 	free(spec);
 	free(bundle);
 	return rc;
+}
+
+int nu_flow_list(nu_store *s, json_t **out, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s,
+		"SELECT f.name, v.kind, f.sha, f.status, f.updated_at,"
+		" (SELECT count(*) FROM run r WHERE r.flow = f.name AND r.status = 'waiting'),"
+		" (SELECT count(*) FROM run r WHERE r.flow = f.name)"
+		" FROM flow f JOIN flow_version v ON v.sha = f.sha ORDER BY f.name", err);
+	int rc;
+
+	*out = NULL;
+	if (!st)
+		return NU_EDB;
+	json_t *list = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I}",
+			"name", sqlite3_column_text(st, 0), "kind", sqlite3_column_text(st, 1),
+			"version", sqlite3_column_text(st, 2), "status", sqlite3_column_text(st, 3),
+			"updated_at", (json_int_t)sqlite3_column_int64(st, 4),
+			"active_runs", (json_int_t)sqlite3_column_int64(st, 5),
+			"runs", (json_int_t)sqlite3_column_int64(st, 6)));
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(list);
+		return nu_store_fail(s, err, "listing flows");
+	}
+	*out = list;
+	return NU_OK;
+}
+
+int nu_flow_set_status(nu_store *s, const char *name, const char *status, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(s, "UPDATE flow SET status = ?2, updated_at = ?3 WHERE name = ?1",
+					 err);
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, nu_store_now(s));
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return nu_store_fail(s, err, "changing a flow's status");
+	if (!sqlite3_changes(nu_store_db(s)))
+		return nu_error_set(err, NU_ENOTFOUND, "no flow named '%s' is deployed", name);
+	return NU_OK;
 }
 
 const char *nu_flow_spec_str(const nu_flow *f, const char *key)

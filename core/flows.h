@@ -42,6 +42,10 @@ typedef struct nu_flow {
  * "lib" folder beside the file). Problems are reported as "file:line:
  * message" where a line is known. Free with nu_flow_clear. */
 int  nu_flow_load_file(const char *path, const char *lib_dir, nu_flow *out, nu_error *err);
+/* The same for a source held in memory (a deploy over the API); `name`
+ * stands for the file in messages. lib_dir NULL: no lib modules. */
+int  nu_flow_load_text(const char *name, const char *src, const char *lib_dir, nu_flow *out,
+		       nu_error *err);
 /* Builds a flow from a stored version. */
 int  nu_flow_load_version(nu_store *s, const char *sha, nu_flow *out, nu_error *err);
 void nu_flow_clear(nu_flow *f);
@@ -49,6 +53,13 @@ void nu_flow_clear(nu_flow *f);
 /* Stores the version (if new) and points the flow's name at it. *created
  * says whether this version was new. */
 int nu_flow_deploy(nu_store *s, const nu_flow *f, int *created, nu_error *err);
+
+/* The deployed flows: [{name, kind, version, status, updated_at,
+ * active_runs, runs}] by name. */
+int nu_flow_list(nu_store *s, json_t **out, nu_error *err);
+/* Pauses ("paused": no new runs, waiting runs stay where they are) or
+ * resumes ("active") a deployed flow. NU_ENOTFOUND if none has the name. */
+int nu_flow_set_status(nu_store *s, const char *name, const char *status, nu_error *err);
 
 /* Helpers on a spec. */
 const char *nu_flow_spec_str(const nu_flow *f, const char *key);  /* NULL if absent */

@@ -15,7 +15,7 @@ static const nu_cli_command *const tables[] = {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: nurture [--config FILE] [--db FILE] [--json] [-q] COMMAND [ARGS]\n\n"
+		"usage: nurture [--config FILE] [--db FILE] [--url URL] [--json] [-q] COMMAND [ARGS]\n\n"
 		"nurture keeps a B2B lead store (leads, identities, tags, stages, events)\n"
 		"and runs nurture flows on it.\n\n"
 		"Commands:\n");
@@ -26,6 +26,9 @@ static void usage(FILE *out)
 		"\nGlobal options:\n"
 		"  --config FILE  config file (default $NURTURE_CONFIG, else ./nurture.conf.lua)\n"
 		"  --db FILE      database file, overriding the config\n"
+		"  --url URL      talk to a running daemon's HTTP API (default $NURTURE_URL,\n"
+		"                 else http.listen of the config when a daemon answers there);\n"
+		"                 the token comes from $NURTURE_TOKEN or the config's tokens\n"
 		"  --json         machine-readable output\n"
 		"  -q, --quiet    no progress or confirmations\n\n"
 		"Exit status: 0 done, 1 failed, 2 bad command line, 3 done but some input\n"
@@ -85,13 +88,15 @@ static int take_globals(nu_cli *cli, int *argc, char **argv)
 				argv[out++] = argv[i++];
 			break;
 		}
-		if (!strcmp(a, "--config") || !strcmp(a, "--db")) {
+		if (!strcmp(a, "--config") || !strcmp(a, "--db") || !strcmp(a, "--url")) {
 			if (i + 1 >= *argc) {
-				fprintf(stderr, "nurture: %s needs a file name\n", a);
+				fprintf(stderr, "nurture: %s needs a %s\n", a, a[2] == 'u' ? "URL" : "file name");
 				return -1;
 			}
 			if (a[2] == 'c')
 				cli->config_path = argv[++i];
+			else if (a[2] == 'u')
+				cli->url = argv[++i];
 			else
 				cli->db_override = argv[++i];
 		} else if (!strcmp(a, "--json")) {
@@ -111,7 +116,7 @@ static int take_globals(nu_cli *cli, int *argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	nu_cli cli = { 0 };
+	nu_cli cli = { .remote = -1 };
 	const nu_cli_command *cmd;
 	int i, used, rc;
 

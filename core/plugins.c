@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -28,6 +29,7 @@
 #include "nurture/plugin.h"
 #include "plugins.h"
 #include "token_cache.h"
+#include "track.h"
 
 #define MAX_PLUGINS 32
 #define MAX_CHANNELS 8
@@ -49,6 +51,8 @@ struct nu_plugin {
 	nu_host_api host;            /* this plugin's table: it may keep the pointer */
 	struct channel *chans[MAX_CHANNELS];
 	int nchans;
+	nu_webhook_fn webhook;       /* /hooks/<name>/… ; NULL: none */
+	void *webhook_ud;
 	int loaded;
 	char error[300];
 };
@@ -58,6 +62,9 @@ struct nu_plugins {
 	nu_http *http;               /* the daemon's client; NULL outside the daemon */
 	nu_tokens *tokens;           /* the daemon's token cache; NULL outside it */
 	json_t *config;
+	char track_base[256];        /* http.public_url; "" = no tracking */
+	unsigned char track_key[256];
+	size_t track_keylen;
 	nu_plugin *plugins[MAX_PLUGINS];
 	int n;
 	nu_host_api host;
@@ -310,6 +317,72 @@ static int host_http_cancel(nu_plugin *p, uint64_t id)
 	return p->reg->http && nu_http_cancel(p->reg->http, id) == NU_OK ? 0 : -1;
 }
 
+static int host_track_url(nu_plugin *p, int kind, int64_t op_id, int link, const char *url,
+			  char *out, size_t outlen)
+{
+	nu_plugins *r = p->reg;
+	static nu_track t;           /* 2 KiB of URL: kept off the stack; one loop thread */
+	char token[NU_TRACK_TOKEN_MAX];
+	const char *prefix = kind == NU_TRACK_URL_UNSUB ? "u" : kind == NU_TRACK_URL_OPEN ? "t/o" : "t/c";
+
+	if (!r->track_base[0] || !out)
+		return -1;
+	memset(&t, 0, sizeof t);
+	t.kind = (nu_track_kind)kind;
+	t.op_id = op_id;
+	t.link = link;
+	if (kind == NU_TRACK_URL_CLICK && (!url || strlen(url) > NU_TRACK_URL_MAX))
+		return -1;
+	if (kind == NU_TRACK_URL_CLICK)
+		strcpy(t.url, url);
+	if (nu_track_make(token, r->track_key, r->track_keylen, &t) < 0)
+		return -1;
+	int n = snprintf(out, outlen, "%s/%s/%s", r->track_base, prefix, token);
+	return n > 0 && (size_t)n < outlen ? n : -1;
+}
+
+static int host_register_webhook(nu_plugin *p, nu_webhook_fn fn, void *ud)
+{
+	if (!fn || p->webhook) {
+		host_log(p, NU_PLOG_ERROR, "register_webhook: %s", fn ? "already registered" : "no handler");
+		return -1;
+	}
+	p->webhook = fn;
+	p->webhook_ud = ud;
+	return 0;
+}
+
+static const char *host_webhook_header(const nu_webhook_req *req, const char *name)
+{
+	for (const char *const *h = req->headers; h && h[0] && h[1]; h += 2)
+		if (!strcasecmp(h[0], name))
+			return h[1];
+	return NULL;
+}
+
+void nu_plugins_set_tracking(nu_plugins *r, const char *public_url, const char *key)
+{
+	size_t n = key ? strlen(key) : 0;
+
+	r->track_base[0] = '\0';
+	if (public_url && public_url[0] && n >= NU_TRACK_KEY_MIN && n <= sizeof r->track_key) {
+		snprintf(r->track_base, sizeof r->track_base, "%s", public_url);
+		memcpy(r->track_key, key, n);
+		r->track_keylen = n;
+	}
+}
+
+int nu_plugins_webhook(nu_plugins *r, const char *name, const nu_webhook_req *req,
+		       nu_webhook_resp *resp)
+{
+	for (int i = 0; r && i < r->n; i++) {
+		nu_plugin *p = r->plugins[i];
+		if (p->loaded && p->webhook && !strcmp(p->desc->name, name))
+			return p->webhook(p->webhook_ud, req, resp) < 0 ? -1 : 0;
+	}
+	return -2;
+}
+
 static int64_t registry_now(void *ud)
 {
 	return nu_store_now(nu_engine_store(((nu_plugins *)ud)->e));
@@ -422,8 +495,11 @@ static int safe_file(nu_plugin *p, nu_error *err)
 	return NU_OK;
 }
 
+/* Undoes everything a plugin registered (a refused load, or unload). */
 static void drop_channels(nu_plugin *p)
 {
+	p->webhook = NULL;
+	p->webhook_ud = NULL;
 	for (int i = 0; i < p->nchans; i++) {
 		if (p->chans[i]->ops.fini)
 			p->chans[i]->ops.fini(p->chans[i]->state);
@@ -562,7 +638,8 @@ int nu_plugins_open(nu_engine *e, json_t *config, nu_plugins **out, nu_error *er
 		.lead_by_identity = host_lead_by_identity, .http_submit = host_http_submit,
 		.http_cancel = host_http_cancel, .mail_submit = host_mail_submit,
 		.token_get = host_token_get, .token_set = host_token_set,
-		.token_invalidate = host_token_invalidate,
+		.token_invalidate = host_token_invalidate, .track_url = host_track_url,
+		.register_webhook = host_register_webhook, .webhook_header = host_webhook_header,
 	};
 	return NU_OK;
 }

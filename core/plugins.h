@@ -30,6 +30,19 @@ int nu_plugins_load_dir(nu_plugins *r, const char *dir, int *loaded, nu_error *e
 struct event_base;
 void nu_plugins_set_loop(nu_plugins *r, struct event_base *base, nu_http *http);
 
+/* Tracking URLs for plugins (host->track_url): the public base URL and
+ * the signing key (http.public_url, http.tracking_key). Without both,
+ * track_url refuses and messages go out untracked. */
+void nu_plugins_set_tracking(nu_plugins *r, const char *public_url, const char *key);
+
+/* Hands a /hooks/<name>/… request to plugin `name`'s webhook handler.
+ * Returns 0 (resp filled in), -1 (the handler failed), or -2 (no such
+ * plugin, or it takes no webhooks). */
+struct nu_webhook_req;
+struct nu_webhook_resp;
+int nu_plugins_webhook(nu_plugins *r, const char *name, const struct nu_webhook_req *req,
+		       struct nu_webhook_resp *resp);
+
 /* [{file, name, version, status, error, channels: [{name, health}]}] */
 json_t *nu_plugins_describe(nu_plugins *r);
 

@@ -106,6 +106,24 @@ static json_t *events_json(const nu_event *ev, size_t n)
 	return a;
 }
 
+/* The flows the lead is or was in, and what was sent to it: a sales rep
+ * asks "what has this lead received, and did it arrive?" */
+static int add_runs_and_messages(nu_store *s, int64_t id, json_t *o, nu_error *err)
+{
+	json_t *runs = json_array(), *msgs = json_array();
+	int rc;
+
+	json_object_set_new(o, "runs", runs);
+	json_object_set_new(o, "messages", msgs);
+	if ((rc = rows_json(s, "SELECT id, flow, status, created_at AS started_at, ended_at AS ended_at,"
+			    " error FROM run WHERE lead_id = ? ORDER BY id DESC LIMIT 50", id, runs, err)) < 0)
+		return rc;
+	return rows_json(s, "SELECT op_id, channel, json_extract(message, '$.template') AS template,"
+			 " state, attempts, provider_id, error, created_at AS created_at,"
+			 " updated_at AS updated_at FROM outbox WHERE lead_id = ? ORDER BY op_id DESC LIMIT 50",
+			 id, msgs, err);
+}
+
 static int add_lists(nu_store *s, int64_t id, json_t *o, nu_error *err)
 {
 	json_t *ids = json_array(), *stages = json_array(), *merges = json_array(),
@@ -125,8 +143,10 @@ static int add_lists(nu_store *s, int64_t id, json_t *o, nu_error *err)
 			    " FROM lead_merge WHERE survivor_id = ? ORDER BY id",
 			    id, merges, err)) < 0)
 		return rc;
-	return rows_json(s, "SELECT at AS at, source, changes AS changes_json FROM lead_history"
-			 " WHERE lead_id = ? ORDER BY id DESC LIMIT 20", id, hist, err);
+	if ((rc = rows_json(s, "SELECT at AS at, source, changes AS changes_json FROM lead_history"
+			    " WHERE lead_id = ? ORDER BY id DESC LIMIT 20", id, hist, err)) < 0)
+		return rc;
+	return add_runs_and_messages(s, id, o, err);
 }
 
 int nu_profile_build(nu_store *s, int64_t id, size_t events, json_t **out,

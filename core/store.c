@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "store.h"
 #include "timefmt.h"
@@ -25,6 +26,7 @@ struct nu_store {
 	sqlite3 *db;
 	char *path;
 	int tx_depth;          /* 1 inside nu_store_begin … commit */
+	nu_store_stats stats;
 	int sp_depth;          /* nesting of nu_store_savepoint */
 	int sp_doomed;         /* an inner level rolled back */
 	nu_clock_fn clock;
@@ -246,8 +248,34 @@ int nu_store_begin(nu_store *s, nu_error *err)
 	return NU_OK;
 }
 
+static int64_t monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Upper bounds of the commit latency buckets, in microseconds. */
+const int64_t nu_store_commit_bounds[NU_STORE_COMMIT_BUCKETS] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, INT64_MAX,
+};
+
+static void count_commit(nu_store *s, int64_t us)
+{
+	int b = 0;
+
+	while (us > nu_store_commit_bounds[b])
+		b++;
+	s->stats.commits++;
+	s->stats.commit_us += us;
+	s->stats.bucket[b]++;
+}
+
 int nu_store_commit(nu_store *s, nu_error *err)
 {
+	int64_t t0 = monotonic_us();
+
 	if (!s->tx_depth)
 		return nu_error_set(err, NU_ESTATE, "no transaction to commit");
 	if (nu_store_exec(s, "COMMIT", err) < 0) {
@@ -255,6 +283,7 @@ int nu_store_commit(nu_store *s, nu_error *err)
 		return NU_EDB;
 	}
 	s->tx_depth = 0;
+	count_commit(s, monotonic_us() - t0);
 	return NU_OK;
 }
 
@@ -331,6 +360,11 @@ void nu_store_rollback_to(nu_store *s)
 		return;
 	}
 	nu_store_rollback_to_outer(s);
+}
+
+const nu_store_stats *nu_store_get_stats(nu_store *s)
+{
+	return &s->stats;
 }
 
 int64_t nu_store_now(nu_store *s)

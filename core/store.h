@@ -79,6 +79,18 @@ int  nu_store_savepoint(nu_store *s, nu_error *err);
 int  nu_store_release(nu_store *s, nu_error *err);
 void nu_store_rollback_to(nu_store *s);
 
+/* Commit latency of this connection, for /metrics: a histogram with
+ * cumulative-free buckets (bucket[i] counts commits <= bounds[i] µs and
+ * above bounds[i-1]). */
+#define NU_STORE_COMMIT_BUCKETS 10
+extern const int64_t nu_store_commit_bounds[NU_STORE_COMMIT_BUCKETS];
+typedef struct nu_store_stats {
+	uint64_t commits;
+	uint64_t commit_us;
+	uint64_t bucket[NU_STORE_COMMIT_BUCKETS];
+} nu_store_stats;
+const nu_store_stats *nu_store_get_stats(nu_store *s);
+
 int64_t nu_store_now(nu_store *s);
 void    nu_store_set_clock(nu_store *s, nu_clock_fn fn, void *ud);
 

@@ -29,7 +29,7 @@
 #include "types.h"
 
 #define NU_PLUGIN_ABI_MAJOR 1
-#define NU_PLUGIN_ABI_MINOR 0
+#define NU_PLUGIN_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define NU_EXPORT __attribute__((visibility("default")))
@@ -130,6 +130,40 @@ typedef struct nu_mail_req {
 typedef void (*nu_token_ready_fn)(void *ud, const char *token, const char *error);
 typedef void (*nu_token_fetch_fn)(nu_plugin *p, const char *name, void *fetch_ud);
 
+/* A provider's callback to /hooks/<plugin>/<path>, handed to the plugin's
+ * webhook handler (ABI 1.1). Everything is borrowed for the call. */
+typedef struct nu_webhook_req {
+	uint32_t    struct_size;
+	const char *method;              /* "POST", "GET", … */
+	const char *path;                /* after /hooks/<plugin>: "/events", or "" */
+	const char *query;               /* the raw query string, or NULL */
+	const char *const *headers;      /* name, value, name, value, …, NULL */
+	const char *body;                /* the raw body, exactly as received */
+	size_t      body_len;
+} nu_webhook_req;
+
+/* The answer the handler fills in. The host provides the body buffer. */
+typedef struct nu_webhook_resp {
+	uint32_t    struct_size;
+	int         status;              /* preset to 200 */
+	const char *content_type;        /* a static string; preset "application/json" */
+	char       *body;                /* the host's buffer of body_cap bytes */
+	size_t      body_cap;
+	size_t      body_len;            /* preset 0 */
+} nu_webhook_resp;
+
+/* Verifies the request (the signature is the plugin's job: reject forged
+ * ones with 401) and records what it says with emit_event. The host runs
+ * the handler inside one transaction: with a 2xx status everything it
+ * emitted is committed before the answer goes out; with any other status,
+ * or a return < 0 (the host answers 500 so the provider retries), nothing
+ * is kept. Give emit_event the provider's event id as dedupe key: a retry
+ * of a delivered callback is then stored once. */
+typedef int (*nu_webhook_fn)(void *ud, const nu_webhook_req *req, nu_webhook_resp *resp);
+
+/* Kinds of tracking URL (track_url). */
+enum { NU_TRACK_URL_OPEN = 'o', NU_TRACK_URL_CLICK = 'c', NU_TRACK_URL_UNSUB = 'u' };
+
 /* What the host offers. Append-only. */
 typedef struct nu_host_api {
 	uint32_t struct_size;
@@ -188,6 +222,20 @@ typedef struct nu_host_api {
 	/* The provider said `stale` expired: forget it if it is still cached
 	 * (so a burst of such answers refetches once). */
 	void        (*token_invalidate)(nu_plugin *p, const char *name, const char *stale);
+
+	/* ---- ABI 1.1 ---- */
+	/* A signed tracking URL served by the daemon: kind NU_TRACK_URL_OPEN
+	 * (1x1 pixel), NU_TRACK_URL_CLICK (redirect to `url`, link number
+	 * `link` of the message) or NU_TRACK_URL_UNSUB (unsubscribe page).
+	 * Writes it into out. Returns its length, or < 0 when tracking is not
+	 * configured (http.tracking_key), the URL is not http(s) or too long
+	 * (leave that link as it is), or out is too small. */
+	int         (*track_url)(nu_plugin *p, int kind, int64_t op_id, int link, const char *url,
+				 char *out, size_t outlen);
+	/* Receives /hooks/<plugin name>/… requests (one handler per plugin). */
+	int         (*register_webhook)(nu_plugin *p, nu_webhook_fn fn, void *ud);
+	/* A header of a webhook request by name (any case), or NULL. */
+	const char *(*webhook_header)(const nu_webhook_req *req, const char *name);
 } nu_host_api;
 
 typedef struct nu_plugin_desc {

@@ -14,8 +14,8 @@
  * Settings (plugins.email in nurture.conf.lua): smtp_url, smtp_user,
  * smtp_password, smtp_cainfo, smtp_require_tls (default true), from,
  * from_name, templates (folder of <name>.tmpl), domain (Message-ID and
- * VERP), tracking_base and tracking_key (≥ 16 bytes; without them no
- * tracking), timeout_ms.
+ * VERP), tracking ("false" turns it off; it is on whenever the daemon has
+ * http.tracking_key), timeout_ms.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +30,7 @@ static const nu_host_api *host;
 
 struct settings {
 	const char *smtp_url, *user, *password, *cainfo, *from, *from_name, *templates, *domain;
-	const char *track_base, *track_key;
+	int track;              /* tracking = "false" turns it off */
 	int require_tls;
 	long timeout_ms;
 };
@@ -70,16 +70,12 @@ static int read_settings(nu_plugin *p, struct settings *s, char *err, size_t n)
 	s->password = host->config_get(p, "smtp_password");
 	s->cainfo = host->config_get(p, "smtp_cainfo");
 	s->from_name = host->config_get(p, "from_name");
-	s->track_base = host->config_get(p, "tracking_base");
-	s->track_key = host->config_get(p, "tracking_key");
+	const char *track = host->config_get(p, "tracking");
+	s->track = (!track || strcmp(track, "false")) && host->abi_minor >= 1;
 	tls = host->config_get(p, "smtp_require_tls");
 	s->require_tls = !tls || strcmp(tls, "false");
 	timeout = host->config_get(p, "timeout_ms");
 	s->timeout_ms = timeout ? strtol(timeout, NULL, 10) : 0;
-	if (s->track_base && (!s->track_key || strlen(s->track_key) < EMAIL_KEY_MIN)) {
-		snprintf(err, n, "plugins.email.tracking_key must be at least %d bytes", EMAIL_KEY_MIN);
-		return -1;
-	}
 	return 0;
 }
 
@@ -144,17 +140,30 @@ static json_t *values_for(struct channel *ch, const nu_message *m, json_t *msg)
 	return values;
 }
 
+static int host_url(void *ud, int kind, int64_t op_id, int link, const char *url, char *out,
+		    size_t outlen)
+{
+	return host->track_url(ud, kind, op_id, link, url, out, outlen);
+}
+
+/* Whether the daemon signs tracking URLs (http.tracking_key is set). */
+static int tracking_on(struct channel *ch)
+{
+	char probe[EMAIL_URL_MAX];
+
+	return ch->s.track && host->track_url(ch->p, EMAIL_TRACK_OPEN, 1, 0, NULL, probe, sizeof probe) > 0;
+}
+
 /* Adds tracking to the HTML: rewritten links and the open pixel. */
 static char *tracked_html(struct channel *ch, int64_t op_id, const char *html, char *unsub,
 			  size_t unsub_len, char *err, size_t n)
 {
-	email_tracker tr = { ch->s.track_base, (const unsigned char *)ch->s.track_key,
-			     ch->s.track_key ? strlen(ch->s.track_key) : 0 };
+	email_tracker tr = { host_url, ch->p };
 	email_links links = { 0 };
 	char *linked, *pixel;
 
 	unsub[0] = '\0';
-	if (!ch->s.track_base) {
+	if (!tracking_on(ch)) {
 		char *copy = malloc(strlen(html) + 1);   /* plain C: plugins build without _GNU_SOURCE */
 		return copy ? strcpy(copy, html) : NULL;
 	}
@@ -176,7 +185,7 @@ static int build(struct channel *ch, const nu_message *m, const char *to, char *
 	const char *name = json_string_value(json_object_get(msg, "template"));
 	email_template *t = NULL;
 	email_rendered r = { 0 };
-	char unsub[512], lead_name[256] = "", *html = NULL;
+	char unsub[EMAIL_URL_MAX], lead_name[256] = "", *html = NULL;
 	int rc = -1;
 
 	if (!name) {

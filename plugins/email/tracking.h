@@ -1,22 +1,13 @@
 /*
- * tracking.h — signed tokens for open, click and unsubscribe URLs, the HTML
- * rewriting that puts them in a message, and VERP envelope senders.
+ * tracking.h — the HTML rewriting that puts tracking URLs in a message
+ * (click links, the open pixel, the unsubscribe URL), and VERP envelope
+ * senders.
  *
- * A token is base64url(payload) "." base64url(HMAC-SHA256(key, payload)),
- * both without padding, with the payload "o|<op_id>" (open),
- * "c|<op_id>|<n>" (click on link n, counted from 0) or "u|<op_id>"
- * (unsubscribe). Tokens are stateless: the tracker needs only the key to
- * trust one, but the URL behind click n is not in the token — the sender
- * keeps the list email_track_links returns, by op id.
- *
- * Verification refuses any change to any byte: the MAC is compared with
- * CRYPTO_memcmp, base64url must be canonical (no padding, unused bits
- * zero), and the payload must be exactly one of the three forms with
- * canonical decimal numbers. Keys are at least EMAIL_KEY_MIN bytes.
- *
- * URLs: open <base>/t/o/<token>, click <base>/t/c/<token>, unsubscribe
- * <base>/u/<token>; base is "http(s)://host[/path]" without a trailing '/'
- * (one is dropped if given).
+ * The URLs come from a maker function — in the plugin, the host's
+ * track_url, which signs a token with the daemon's key (core/track.h):
+ * <base>/t/o/<token> (open), <base>/t/c/<token> (click; the target URL
+ * travels signed inside the token), <base>/u/<token> (unsubscribe). The
+ * plugin never sees the key; the daemon serves and verifies the URLs.
  */
 #ifndef EMAIL_TRACKING_H
 #define EMAIL_TRACKING_H
@@ -24,8 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EMAIL_KEY_MIN   16
-#define EMAIL_TOKEN_MAX 96    /* the longest token, "c|<int64>|<int>", and the NUL */
+#define EMAIL_URL_MAX   4096  /* a tracking URL: base, token with a signed target */
 #define EMAIL_VERP_MAX  320   /* "bounce+<int64>@<253-octet domain>" and the NUL */
 
 typedef enum email_track_kind {
@@ -34,18 +24,15 @@ typedef enum email_track_kind {
 	EMAIL_TRACK_UNSUB = 'u',
 } email_track_kind;
 
-/* What a token says. */
-typedef struct email_track {
-	email_track_kind kind;
-	int64_t op_id;   /* > 0 */
-	int link;        /* clicks: the link's index, >= 0; else 0 */
-} email_track;
+/* Makes the tracking URL of `kind` for op_id (clicks: link number `link`
+ * going to `url`) into out. Returns its length, or < 0 when it cannot
+ * (no tracking configured, a target it will not sign, no room). */
+typedef int (*email_url_fn)(void *ud, int kind, int64_t op_id, int link, const char *url,
+			    char *out, size_t outlen);
 
-/* Where tracking URLs point and the key that signs them. */
 typedef struct email_tracker {
-	const char *base;          /* "https://t.acme.example" */
-	const unsigned char *key;
-	size_t keylen;
+	email_url_fn url;
+	void *ud;
 } email_tracker;
 
 /* The original http(s) URLs of the rewritten links, in document order:
@@ -55,19 +42,10 @@ typedef struct email_links {
 	size_t n;
 } email_links;
 
-/* Signs t into out (EMAIL_TOKEN_MAX bytes). Returns 0, or -1 for a short
- * key, an op id <= 0, a negative link or an unknown kind. */
-int email_token_make(char out[EMAIL_TOKEN_MAX], const unsigned char *key, size_t keylen,
-		     const email_track *t);
-
-/* Checks token[0..len) (not NUL-terminated, e.g. a URL path segment).
- * Returns 0 and *t when it is genuine, else -1 and *t zeroed. */
-int email_token_verify(const char *token, size_t len, const unsigned char *key, size_t keylen,
-		       email_track *t);
-
 /* html with every href="http…" / href='http…' (any case, in any tag: VML
- * buttons in Outlook conditional comments count) pointing at
- * <base>/t/c/<token> for link n; *links gets the originals. Other hrefs
+ * buttons in Outlook conditional comments count) pointing at its click
+ * URL for link n; *links gets the originals. A target the maker refuses
+ * (too long to sign) stays as it is. Other hrefs
  * (mailto:, tel:, #, relative), hrefs of <link> and <base>, text that only
  * looks like an href, and URLs already under <base>/t/ or <base>/u/ are
  * left alone. Caller frees the result and the list; NULL with err on
@@ -77,13 +55,13 @@ char *email_track_links(const email_tracker *tr, int64_t op_id, const char *html
 
 void email_links_free(email_links *links);
 
-/* html with <img src="<base>/t/o/<token>" width="1" height="1" alt=""
+/* html with <img src="<open URL>" width="1" height="1" alt=""
  * style="border:0"> before the last </body> (any case), or at the end.
  * Caller frees; NULL with err on failure. */
 char *email_track_pixel(const email_tracker *tr, int64_t op_id, const char *html,
 			char *err, size_t errlen);
 
-/* <base>/u/<token> into out. Returns 0, or -1 (bad input, short buffer). */
+/* The unsubscribe URL into out. Returns 0, or -1 (bad input, short buffer). */
 int email_unsub_url(char *out, size_t outlen, const email_tracker *tr, int64_t op_id);
 
 /* The VERP envelope sender "bounce+<op_id>@<domain>". Returns 0, or -1 for

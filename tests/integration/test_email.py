@@ -97,9 +97,10 @@ def setup(cert, port):
     email = {{ smtp_url = "smtp://127.0.0.1:{port}", smtp_user = "nurture", smtp_password = "s3cret",
               smtp_cainfo = "{cert}", from = "news@nurture.test", from_name = "Nurture 市场部",
               templates = "{WORK}/templates", domain = "nurture.test",
-              tracking_base = "http://127.0.0.1:8787", tracking_key = "0123456789abcdef0123",
               timeout_ms = 5000 }},
   }},
+  -- Tracking URLs come from the daemon; no listen: this test serves nothing.
+  http = {{ public_url = "http://127.0.0.1:8787", tracking_key = "0123456789abcdef0123" }},
 }}
 """)
     eq(nurture("-q", "init").returncode, 0, "init")

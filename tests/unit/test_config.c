@@ -532,6 +532,48 @@ static void env_reads_environment(void **state)
 	unsetenv("NU_TEST_VAR");
 }
 
+static void http_section_is_read(void **state)
+{
+	struct cfg *t = *state;
+
+	load_ok(t, "return { http = { listen = '127.0.0.1:7780', tracking_key = '0123456789abcdef',\n"
+		   "  max_body = 2048, max_connections = 3, timeout = 5,\n"
+		   "  tokens = { { name = 'web', token = 'ingest-secret-0001', scopes = { 'ingest' } },\n"
+		   "             { token = 'admin-secret-00001', scopes = { 'admin' } } } } }");
+	assert_string_equal(t->c.http.listen, "127.0.0.1:7780");
+	assert_string_equal(t->c.http.public_url, "http://127.0.0.1:7780");   /* derived */
+	assert_int_equal(t->c.http.max_body, 2048);
+	assert_int_equal(t->c.http.max_header, 16384);                         /* default */
+	assert_int_equal(t->c.http.max_connections, 3);
+	assert_int_equal(t->c.http.timeout_s, 5);
+	assert_int_equal(t->c.http.ntokens, 2);
+	assert_string_equal(t->c.http.tokens[0].name, "web");
+	assert_int_equal(t->c.http.tokens[0].scopes, NU_SCOPE_INGEST);
+	assert_string_equal(t->c.http.tokens[1].name, "token2");
+	assert_int_equal(t->c.http.tokens[1].scopes, NU_SCOPE_ADMIN | NU_SCOPE_READ | NU_SCOPE_INGEST);
+	load_ok(t, "return { http = { listen = '[::1]:1', public_url = 'https://t.example.com/' } }");
+	assert_string_equal(t->c.http.public_url, "https://t.example.com");   /* no trailing slash */
+}
+
+static void http_section_mistakes_are_named(void **state)
+{
+	struct cfg *t = *state;
+
+	load_fails(t, "return { http = { lisen = 'x' } }", NU_EINVAL, "http.lisen", "listen", NULL);
+	load_fails(t, "return { http = { tokens = { { token = 'short', scopes = { 'admin' } } } } }",
+		   NU_EINVAL, "http.tokens[1].token", "at least 16", NULL);
+	load_fails(t, "return { http = { tokens = { { token = env('NU_NOT_SET_ANYWHERE'), scopes = { 'admin' } } } } }",
+		   NU_EINVAL, "http.tokens[1].token is missing", NULL);
+	load_fails(t, "return { http = { tokens = { { token = 'long-enough-secret', scopes = { 'root' } } } } }",
+		   NU_EINVAL, "http.tokens[1].scopes", "root", NULL);
+	load_fails(t, "return { http = { tokens = { { token = 'long-enough-secret' } } } }",
+		   NU_EINVAL, "http.tokens[1].scopes", NULL);
+	load_fails(t, "return { http = { tracking_key = 'too-short' } }", NU_EINVAL, "tracking_key", "16", NULL);
+	load_fails(t, "return { http = { public_url = 'ftp://x' } }", NU_EINVAL, "public_url", NULL);
+	load_fails(t, "return { http = { max_body = '10MB' } }", NU_EINVAL, "http.max_body", "integer", NULL);
+	load_fails(t, "return { http = { max_connections = 0 } }", NU_EINVAL, "http.max_connections", NULL);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, cfg_setup, cfg_teardown)
@@ -559,6 +601,8 @@ int main(void)
 		T(unsafe_names_are_unknown),
 		T(load_refuses_bytecode),
 		T(env_reads_environment),
+		T(http_section_is_read),
+		T(http_section_mistakes_are_named),
 	};
 #undef T
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -1,0 +1,113 @@
+/*
+ * api.h — what the HTTP route handlers share (private to the daemon's
+ * HTTP server): the parsed request, replies with JSON errors, the route
+ * tables of each api_*.c file, and the server's counters for /metrics.
+ *
+ * A handler runs on the loop thread, owns the reply (it must answer
+ * exactly once) and writes through the daemon's store connection in its
+ * own transaction. Errors are JSON: {"error": {"code", "message",
+ * "field"?}} with a 4xx that says whose fault it is.
+ */
+#ifndef NU_API_H
+#define NU_API_H
+
+#include <stdint.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include "httpd.h"
+
+#define NU_API_MAX_SEGS 12
+
+/* Counters for /metrics (monotonic since start). */
+typedef struct nu_api_counters {
+	uint64_t requests[6];              /* by status class: [2] 2xx … [5] 5xx */
+	uint64_t events_accepted, events_rejected, events_duplicate;
+	uint64_t webhooks_ok, webhooks_refused, webhooks_failed;
+	uint64_t opens, opens_machine, clicks, unsubscribes, bad_tokens;
+	uint64_t connections_refused;
+	int64_t  timer_lag_ms, timer_lag_max_ms;
+} nu_api_counters;
+
+struct nu_httpd {
+	nu_httpd_options opt;
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *sock;
+	int port;
+	int connections;                   /* open connections we have seen a request on */
+	struct evhttp_connection **conns;  /* their set (see httpd.c) */
+	size_t conn_cap;
+	int64_t started_ms;
+	nu_api_counters n;
+};
+
+typedef struct nu_api_req {
+	nu_httpd *h;
+	nu_store *s;
+	struct evhttp_request *req;
+	int method;                        /* EVHTTP_REQ_* */
+	const char *method_name;
+	char path[2048];                   /* decoded */
+	const char *seg[NU_API_MAX_SEGS];  /* path segments, decoded */
+	int nseg;
+	struct evkeyvalq query;
+	unsigned scopes;                   /* of the bearer token (0 for public routes) */
+	char *body;                        /* NUL-terminated copy of the body */
+	size_t body_len;
+	int answered;
+} nu_api_req;
+
+typedef struct nu_api_route {
+	unsigned methods;                  /* EVHTTP_REQ_* mask */
+	const char *pattern;               /* segments; "*" matches one, a final "**" the rest */
+	unsigned scope;                    /* NU_SCOPE_*, 0: public (signed or harmless) */
+	void (*fn)(nu_api_req *r);
+} nu_api_route;
+
+/* Route tables, each ended by a zero entry. */
+extern const nu_api_route nu_api_event_routes[];
+extern const nu_api_route nu_api_lead_routes[];
+extern const nu_api_route nu_api_flow_routes[];
+extern const nu_api_route nu_api_track_routes[];
+extern const nu_api_route nu_api_ops_routes[];
+
+/* ---- replies ---- */
+
+/* Sends body (stolen) as JSON with status. */
+void nu_api_json(nu_api_req *r, int status, json_t *body);
+/* {"error": {"code": code, "message": …, "field": field?}} */
+void nu_api_error(nu_api_req *r, int status, const char *code, const char *field,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Answers with a store or engine error: 400 for bad input (NU_EINVAL),
+ * 404 (NU_ENOTFOUND), 409 (NU_ESTATE/NU_EEXIST), else 500. */
+void nu_api_fail(nu_api_req *r, const nu_error *err);
+/* Raw bytes with a content type (static string). */
+void nu_api_send(nu_api_req *r, int status, const char *content_type, const void *data,
+		 size_t len);
+
+/* ---- request helpers ---- */
+
+/* The body as a JSON object whose keys are all in `known` (NULL-terminated,
+ * or NULL for any); otherwise answers 400/415 and returns NULL. */
+json_t *nu_api_body_object(nu_api_req *r, const char *const *known);
+/* A query parameter, or NULL. */
+const char *nu_api_query(nu_api_req *r, const char *key);
+/* A query parameter as an integer in [min, max] (dflt when absent); on a
+ * bad value answers 400 and returns 0. */
+int nu_api_query_int(nu_api_req *r, const char *key, int64_t min, int64_t max, int64_t dflt,
+		     int64_t *out);
+/* A request header, or NULL. */
+const char *nu_api_header(nu_api_req *r, const char *name);
+/* Resolves a lead path segment: a numeric id, or kind:value (email:…),
+ * answering 404/400 when it names no live lead. */
+int nu_api_lead_ref(nu_api_req *r, const char *ref, int64_t *id);
+
+/* The field an ingest error is about ("email: has no domain" → "email"),
+ * or NULL. */
+const char *nu_api_error_field(const char *msg, char *buf, size_t len);
+
+/* Asks the daemon to pump soon (new events or runs). */
+void nu_api_wake(nu_api_req *r);
+
+#endif
