@@ -83,6 +83,9 @@ struct nu_channel {
 	int  (*send)(void *state, int64_t op_id, int64_t lead_id, const json_t *message,
 		     nu_engine *eng);
 	void *state;
+	/* The provider deduplicates by op id: a send in flight at a crash is
+	 * sent again rather than recorded unknown. */
+	int  idempotent;
 };
 
 int  nu_engine_open(nu_store *s, nu_engine **out, nu_error *err);
@@ -131,6 +134,9 @@ int nu_engine_pump(nu_engine *e, int *did, nu_error *err);
  * make the store's clock read t. Used by flow tests and `nurture clock`. */
 int nu_engine_advance(nu_engine *e, int64_t target, void (*set_clock)(void *ud, int64_t t),
 		      void *ud, int *steps, nu_error *err);
+
+/* Which try of op_id this is (1 for the first), for the channel. */
+int nu_engine_send_attempt(nu_engine *e, int64_t op_id);
 
 /* The earliest due time of a waiting run (0 if none). */
 int nu_engine_next_due(nu_engine *e, int64_t *due, nu_error *err);

@@ -126,11 +126,20 @@ void nu_api_fail(nu_api_req *r, const nu_error *err)
 }
 
 /* "email: has no domain" → "email"; "tags[2]: …" → "tags[2]";
- * "unknown field 'x' …" → "x". */
+ * "email 'x@' has no domain" → "email" (identity checks name the kind
+ * first); "unknown field 'x' …" → "x". */
 const char *nu_api_error_field(const char *msg, char *buf, size_t len)
 {
+	static const char *const kinds[] = { "email", "phone", "wechat_openid", "wechat_unionid",
+		"wecom_external_id", "crm_id", "anonymous_id", NULL };
 	size_t n = strspn(msg, "abcdefghijklmnopqrstuvwxyz0123456789_.[]");
 
+	for (const char *const *k = kinds; n && *k; k++)
+		if (n == strlen(*k) && !strncmp(msg, *k, n) && msg[n] == ' ' && n < len) {
+			memcpy(buf, msg, n);
+			buf[n] = '\0';
+			return buf;
+		}
 	if (n && n < len && msg[n] == ':' && msg[n + 1] == ' ') {
 		memcpy(buf, msg, n);
 		buf[n] = '\0';

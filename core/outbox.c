@@ -461,24 +461,64 @@ int nu_engine_send_complete(nu_engine *e, int64_t op_id, const char *status,
 	return rc;
 }
 
-/* After a crash: rows left 'sending' are in doubt. */
+int nu_engine_send_attempt(nu_engine *e, int64_t op_id)
+{
+	int attempts = 0;
+
+	/* Claiming a send for a try counts it (set_state to 'sending'). */
+	return attempts_of(e->s, op_id, &attempts, NULL) < 0 || attempts < 1 ? 1 : attempts;
+}
+
+/* An idempotent channel's send in doubt goes again: the provider drops
+ * the copy it may already have (same op id). The try in doubt stays
+ * counted; claiming it again counts the next. */
+static int resend_after_crash(nu_engine *e, int64_t op_id, nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(e->s, "UPDATE outbox SET state = 'pending',"
+					 " error = 'in flight at a crash: sent again (idempotent channel)',"
+					 " next_try = ?, updated_at = ? WHERE op_id = ? AND state = 'sending'", err);
+
+	if (!st)
+		return NU_EDB;
+	sqlite3_bind_int64(st, 1, nu_store_now(e->s));
+	sqlite3_bind_int64(st, 2, nu_store_now(e->s));
+	sqlite3_bind_int64(st, 3, op_id);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? NU_OK : nu_store_fail(e->s, err, "re-queueing a send");
+}
+
+/* After a crash: rows left 'sending' are in doubt. Recorded unknown and
+ * never re-sent blindly, unless their channel is idempotent. */
 int nu_outbox_recover(nu_engine *e, nu_error *err)
 {
 	sqlite3_stmt *st = nu_store_stmt(e->s,
-		"SELECT op_id FROM outbox WHERE state IN ('pending', 'sending') AND state = 'sending'", err);
+		"SELECT op_id, channel FROM outbox WHERE state IN ('pending', 'sending') AND state = 'sending'", err);
 	int64_t ops[256];
+	int again[256];
 	size_t n = 0;
 	int rc;
 
 	if (!st)
 		return NU_EDB;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < 256)
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < 256) {
+		const nu_channel *ch = nu_engine_channel(e, (const char *)sqlite3_column_text(st, 1));
+		again[n] = ch && ch->idempotent;
 		ops[n++] = sqlite3_column_int64(st, 0);
+	}
 	sqlite3_reset(st);
 	for (size_t i = 0; i < n; i++) {
-		nu_log(NU_LOG_WARN, NULL, "send %lld was in flight at a crash: recorded as unknown",
+		nu_log(NU_LOG_WARN, NULL, again[i] ? "send %lld was in flight at a crash: sending again"
+			" (the channel is idempotent)" : "send %lld was in flight at a crash: recorded as unknown",
 		       (long long)ops[i]);
-		if ((rc = nu_engine_send_complete(e, ops[i], "unknown", NULL,
+		if (again[i]) {
+			if ((rc = nu_store_begin(e->s, err)) < 0)
+				return rc;
+			if ((rc = resend_after_crash(e, ops[i], err)) < 0 || (rc = nu_store_commit(e->s, err)) < 0) {
+				nu_store_rollback(e->s);
+				return rc;
+			}
+		} else if ((rc = nu_engine_send_complete(e, ops[i], "unknown", NULL,
 				"in flight when the daemon stopped; not re-sent", err)) < 0)
 			return rc;
 	}

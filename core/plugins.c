@@ -132,7 +132,7 @@ static int host_register_channel(nu_plugin *p, const nu_channel_ops *ops)
 	c->ops.struct_size = sizeof c->ops;
 	snprintf(c->name, sizeof c->name, "%s", ops->name);
 	c->plugin = p;
-	c->engine_ch = (nu_channel){ c->name, channel_send, c };
+	c->engine_ch = (nu_channel){ c->name, channel_send, c, (c->ops.flags & NU_CHANNEL_IDEMPOTENT) != 0 };
 	if (c->ops.init && c->ops.init(p, &c->state, err, sizeof err) < 0) {
 		snprintf(p->error, sizeof p->error, "channel %s: %s", c->name, err[0] ? err : "init failed");
 		free(c);
@@ -455,10 +455,10 @@ static int channel_send(void *state, int64_t op_id, int64_t lead_id, const json_
 {
 	struct channel *c = state;
 	char *json = nu_json_text(message);
-	nu_message m = { sizeof m, op_id, lead_id, c->name, json ? json : "{}", 1 };
+	nu_message m = { sizeof m, op_id, lead_id, c->name, json ? json : "{}",
+			 (uint32_t)nu_engine_send_attempt(eng, op_id) };
 	int rc;
 
-	(void)eng;
 	rc = c->ops.send(c->state, &m);
 	free(json);
 	return rc;

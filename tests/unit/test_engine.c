@@ -730,7 +730,7 @@ static void goal_ends_waiting_runs(void **state)
 {
 	struct env v;
 	struct later_channel later = { 0 };
-	nu_channel ch = { "later", later_send, &later };
+	nu_channel ch = { "later", later_send, &later, 0 };
 	nu_error err;
 	char why[200];
 	int64_t l, rw, rs, other;
@@ -793,6 +793,68 @@ static void goal_ends_waiting_runs(void **state)
 	expect_status(&v, other, "completed");
 	assert_int_equal(qint(&v, "SELECT count(*) FROM outbox", -1), 1);
 	expect_text(&v, "SELECT state FROM outbox WHERE run_id = ?", rs, "cancelled");
+	env_close(&v);
+}
+
+/* A channel that starts sends and never finishes them (the crash comes
+ * first); it records which try each call was. */
+struct hanging_channel {
+	int calls, last_attempt;
+};
+
+static int hanging_send(void *state, int64_t op_id, int64_t lead_id, const json_t *message,
+			nu_engine *eng)
+{
+	struct hanging_channel *ch = state;
+
+	(void)lead_id;
+	(void)message;
+	ch->calls++;
+	ch->last_attempt = nu_engine_send_attempt(eng, op_id);
+	return NU_OK;
+}
+
+/* After a crash, a send in flight on an idempotent channel goes again as
+ * try 2; on any other channel it is recorded unknown and never repeated. */
+static void crash_recovery_resends_only_idempotent(void **state)
+{
+	struct env v;
+	struct hanging_channel plain = { 0 }, idem = { 0 };
+	nu_channel chp = { "plain", hanging_send, &plain, 0 }, chi = { "idem", hanging_send, &idem, 1 };
+	nu_error err;
+	int64_t l, rp, ri;
+
+	(void)state;
+	env_open(&v);
+	assert_int_equal(nu_engine_add_channel(v.e, &chp, &err), NU_OK);
+	assert_int_equal(nu_engine_add_channel(v.e, &chi, &err), NU_OK);
+	deploy(&v, "return { name = \"p\", trigger = { manual = true },\n"
+		   "  run = function(lead) send(\"plain\", { n = 1 }) end }\n");
+	deploy(&v, "return { name = \"i\", trigger = { manual = true },\n"
+		   "  run = function(lead) send(\"idem\", { n = 1 }) end }\n");
+	l = lead(&v, "crash@example.com");
+	rp = enroll(&v, "p", l, NULL, 0);
+	ri = enroll(&v, "i", l, NULL, 0);
+	pump(&v);
+	assert_int_equal(plain.calls, 1);
+	assert_int_equal(idem.calls, 1);
+	assert_int_equal(idem.last_attempt, 1);
+	expect_text(&v, "SELECT state FROM outbox WHERE run_id = ?", ri, "sending");
+
+	/* The daemon dies; a new one opens the same store and recovers. */
+	nu_engine_close(v.e);
+	assert_int_equal(nu_engine_open(v.t.s, &v.e, &err), NU_OK);
+	assert_int_equal(nu_engine_add_channel(v.e, &chp, &err), NU_OK);
+	assert_int_equal(nu_engine_add_channel(v.e, &chi, &err), NU_OK);
+	assert_int_equal(nu_engine_recover(v.e, &err), NU_OK);
+	expect_text(&v, "SELECT state FROM outbox WHERE run_id = ?", rp, "unknown");
+	expect_text(&v, "SELECT state FROM outbox WHERE run_id = ?", ri, "pending");
+	pump(&v);
+	assert_int_equal(plain.calls, 1);   /* never repeated */
+	assert_int_equal(idem.calls, 2);
+	assert_int_equal(idem.last_attempt, 2);
+	expect_status(&v, rp, "completed");
+	expect_status(&v, ri, "waiting");
 	env_close(&v);
 }
 
@@ -989,6 +1051,7 @@ int main(void)
 		cmocka_unit_test(rules_tag_score_and_bad_rules_are_skipped),
 		cmocka_unit_test(late_timers_skip_or_fire),
 		cmocka_unit_test(goal_ends_waiting_runs),
+		cmocka_unit_test(crash_recovery_resends_only_idempotent),
 		cmocka_unit_test(reentry_and_exclusion),
 		cmocka_unit_test(merge_moves_waiting_runs),
 		cmocka_unit_test(unknown_channel_fails_the_send_not_the_run),
