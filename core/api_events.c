@@ -151,6 +151,7 @@ static json_t *batch_answer(const batch_result *b, int single)
 	if (single && !json_array_size(b->errors)) {
 		json_object_set_new(o, "event_id", json_integer(b->last.event_id));
 		json_object_set_new(o, "lead_id", json_integer(b->last.resolve.lead_id));
+		json_object_set_new(o, "lead_created", json_boolean(b->last.resolve.created));
 	}
 	return o;
 }

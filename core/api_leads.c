@@ -20,14 +20,20 @@
  * of the lead (status 200), or the error. */
 typedef int (*lead_change_fn)(nu_api_req *r, int64_t id, json_t *body, nu_error *err);
 
+/* ?events=N: how many recent events the answer carries. Checked before
+ * anything is written, so a bad value refuses the whole request. */
+static int events_param(nu_api_req *r, int64_t *events)
+{
+	return nu_api_query_int(r, "events", 0, 1000, 20, events);
+}
+
 static void answer_profile(nu_api_req *r, int status, int64_t id)
 {
 	json_t *profile;
 	nu_error err;
 	int64_t events = 20;
 
-	if (!nu_api_query_int(r, "events", 0, 1000, 20, &events))
-		return;
+	events_param(r, &events);   /* checked already by the caller */
 	if (nu_profile_build(r->s, id, (size_t)events, &profile, &err) < 0)
 		nu_api_fail(r, &err);
 	else
@@ -36,11 +42,12 @@ static void answer_profile(nu_api_req *r, int status, int64_t id)
 
 static void change_lead(nu_api_req *r, const char *const *known, lead_change_fn fn)
 {
-	json_t *body = known ? nu_api_body_object(r, known) : NULL;
+	int64_t id, events;
+	json_t *body = NULL;
 	nu_error err;
-	int64_t id;
 
-	if ((known && !body) || !nu_api_lead_ref(r, r->seg[2], &id))
+	if (!events_param(r, &events) || (known && !(body = nu_api_body_object(r, known))) ||
+	    !nu_api_lead_ref(r, r->seg[2], &id))
 		goto out;
 	if (nu_store_begin(r->s, &err) < 0 || fn(r, id, body, &err) < 0 ||
 	    nu_store_commit(r->s, &err) < 0) {
@@ -130,10 +137,11 @@ static void list_leads(nu_api_req *r)
  * found by its identities or created, as an import row would be. */
 static void post_lead(nu_api_req *r)
 {
-	json_t *rec = nu_api_body_object(r, NULL);
+	const char *overwrite = nu_api_query(r, "overwrite");
 	nu_ingest_result res;
 	nu_error err;
-	const char *overwrite = nu_api_query(r, "overwrite");
+	int64_t events;
+	json_t *rec = events_param(r, &events) ? nu_api_body_object(r, NULL) : NULL;
 
 	if (!rec)
 		return;
@@ -161,9 +169,9 @@ static int patch_attrs(nu_api_req *r, int64_t id, json_t *body, nu_error *err)
 /* PATCH /v1/leads/{lead}: attributes to set (null clears). */
 static void patch_lead(nu_api_req *r)
 {
-	json_t *body = nu_api_body_object(r, NULL);
+	int64_t id, events;
+	json_t *body = events_param(r, &events) ? nu_api_body_object(r, NULL) : NULL;
 	nu_error err;
-	int64_t id;
 
 	if (!body)
 		return;
@@ -182,9 +190,9 @@ static void patch_lead(nu_api_req *r)
 
 static void get_lead(nu_api_req *r)
 {
-	int64_t id;
+	int64_t id, events;
 
-	if (nu_api_lead_ref(r, r->seg[2], &id))
+	if (events_param(r, &events) && nu_api_lead_ref(r, r->seg[2], &id))
 		answer_profile(r, 200, id);
 }
 
@@ -197,8 +205,8 @@ static int add_tag(nu_api_req *r, int64_t id, json_t *body, nu_error *err)
 	(void)r;
 	if (!json_is_string(tag))
 		return nu_error_set(err, NU_EINVAL, "tag: must be a string (the tag's name)");
-	if (weight && !json_is_number(weight))
-		return nu_error_set(err, NU_EINVAL, "weight: must be a number");
+	if (weight && (!json_is_number(weight) || json_number_value(weight) < 0))
+		return nu_error_set(err, NU_EINVAL, "weight: must be a number >= 0");
 	return nu_tag_add(r->s, id, json_string_value(tag), weight ? json_number_value(weight) : -1,
 			  "api", err);
 }

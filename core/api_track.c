@@ -71,6 +71,19 @@ static int token_op(nu_api_req *r, nu_track_kind kind, nu_track *t, sent_op *op)
 	return found;
 }
 
+/* The token's content and its send, or NULL after a plain 404. The
+ * caller frees the result (a click's 2 KiB target is kept off the stack). */
+static nu_track *verified(nu_api_req *r, nu_track_kind kind, sent_op *op)
+{
+	nu_track *t = malloc(sizeof *t);
+
+	if (t && token_op(r, kind, t, op))
+		return t;
+	free(t);
+	not_found(r);
+	return NULL;
+}
+
 /* Mail privacy proxies and link scanners fetch what no person saw. */
 static const char *machine_reason(nu_api_req *r, const sent_op *op)
 {
@@ -138,38 +151,33 @@ static json_t *machine_props(const char *why)
 
 static void open_pixel(nu_api_req *r)
 {
-	nu_track *t = malloc(sizeof *t);
 	sent_op op;
+	nu_track *t = verified(r, NU_TRACK_OPEN, &op);
 
-	if (!t || !token_op(r, NU_TRACK_OPEN, t, &op)) {
-		free(t);
-		not_found(r);
+	if (!t)
 		return;
-	}
 	free(t);
 	const char *why = machine_reason(r, &op);
 	if (record(r, &op, "opened", machine_props(why), NULL) == NU_OK) {
-		r->h->n.opens++;
-		r->h->n.opens_machine += why != NULL;
+		int counted = r->method != EVHTTP_REQ_HEAD;
+		r->h->n.opens += counted;
+		r->h->n.opens_machine += counted && why != NULL;
 		nu_api_send(r, 200, "image/gif", gif, sizeof gif);
 	}
 }
 
 static void click(nu_api_req *r)
 {
-	nu_track *t = malloc(sizeof *t);
 	sent_op op;
+	nu_track *t = verified(r, NU_TRACK_CLICK, &op);
 
-	if (!t || !token_op(r, NU_TRACK_CLICK, t, &op)) {
-		free(t);
-		not_found(r);
+	if (!t)
 		return;
-	}
 	json_t *props = machine_props(machine_reason(r, &op));
 	json_object_set_new(props, "link", json_integer(t->link));
 	json_object_set_new(props, "url", json_string(t->url));
 	if (record(r, &op, "clicked", props, NULL) == NU_OK) {
-		r->h->n.clicks++;
+		r->h->n.clicks += r->method != EVHTTP_REQ_HEAD;
 		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Location", t->url);
 		nu_api_send(r, 302, "text/plain; charset=utf-8", "", 0);
 	}
@@ -191,14 +199,11 @@ static void page(nu_api_req *r, const char *title, const char *body_html)
 /* GET never unsubscribes: mail scanners follow links. It asks. */
 static void unsubscribe_page(nu_api_req *r)
 {
-	nu_track *t = malloc(sizeof *t);
 	sent_op op;
+	nu_track *t = verified(r, NU_TRACK_UNSUB, &op);
 
-	if (!t || !token_op(r, NU_TRACK_UNSUB, t, &op)) {
-		free(t);
-		not_found(r);
+	if (!t)
 		return;
-	}
 	free(t);
 	page(r, "Unsubscribe",
 	     "<p>Stop receiving these messages?</p><form method=\"post\"><button type=\"submit\" "
@@ -209,18 +214,15 @@ static void unsubscribe_page(nu_api_req *r)
  * (body "List-Unsubscribe=One-Click"). Repeats are stored once. */
 static void unsubscribe(nu_api_req *r)
 {
-	nu_track *t = malloc(sizeof *t);
 	sent_op op;
 	char key[64];
+	nu_track *t = verified(r, NU_TRACK_UNSUB, &op);
 
-	if (!t || !token_op(r, NU_TRACK_UNSUB, t, &op)) {
-		free(t);
-		not_found(r);
+	if (!t)
 		return;
-	}
 	free(t);
 	int one_click = strstr(r->body, "List-Unsubscribe=One-Click") != NULL;
-	snprintf(key, sizeof key, "unsubscribe-%lld", (long long)op.op_id);
+	snprintf(key, sizeof key, "nu:unsubscribe-%lld", (long long)op.op_id);
 	if (record(r, &op, "unsubscribed", json_pack("{s:s}", "via", one_click ? "one-click" : "page"),
 		   key) == NU_OK) {
 		r->h->n.unsubscribes++;

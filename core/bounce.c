@@ -104,7 +104,7 @@ int nu_bounce_ingest(nu_store *s, const char *text, size_t len, nu_bounce *b, nu
 	if ((rc = send_of(s, b->op_id, b, err)) < 0)
 		return rc;
 	snprintf(type, sizeof type, "%s.bounced", b->channel);
-	snprintf(key, sizeof key, "dsn-%lld-%s", (long long)b->op_id, b->status);
+	snprintf(key, sizeof key, "nu:dsn-%lld-%s", (long long)b->op_id, b->status);
 	rec = json_pack("{s:I,s:s,s:{s:s,s:s,s:s,s:I},s:s}", "lead_id", (json_int_t)b->lead_id, "type", type,
 			"props", "kind", b->kind, "status", b->status, "diagnostic", b->diagnostic,
 			"op_id", (json_int_t)b->op_id, "dedupe_key", key);

@@ -84,15 +84,17 @@ static int event_add_remote(nu_cli *cli, json_t *rec)
 		return first ? (json_decref(a), NU_EXIT_FAIL) : nu_cli_api_fail(status, a);
 	}
 	int dup = json_integer_value(json_object_get(a, "duplicates")) > 0;
+	json_int_t event = json_integer_value(json_object_get(a, "event_id")),
+		   lead = json_integer_value(json_object_get(a, "lead_id"));
+	/* The same output as the local command, for scripts. */
 	if (cli->json)
-		nu_cli_print_json(a);
-	else {
-		if (!cli->quiet)
-			printf(dup ? "duplicate event (dedupe key); nothing stored\n" : "event %lld stored for lead %lld\n",
-			       (long long)json_integer_value(json_object_get(a, "event_id")),
-			       (long long)json_integer_value(json_object_get(a, "lead_id")));
-		json_decref(a);
-	}
+		nu_cli_print_json(json_pack("{s:I,s:I,s:b,s:b}", "event_id", event, "lead_id", lead,
+					    "duplicate", dup, "lead_created",
+					    json_is_true(json_object_get(a, "lead_created"))));
+	else if (!cli->quiet)
+		printf(dup ? "duplicate of event %lld (dedupe key); nothing stored\n"
+			   : "event %lld stored for lead %lld\n", (long long)event, (long long)lead);
+	json_decref(a);
 	return NU_EXIT_OK;
 }
 

@@ -359,7 +359,10 @@ static int change_lead(nu_cli *cli, const char *ref,
 }
 
 /* The same change through the daemon's API (cli_remote.c). */
-static int remote_change(nu_cli *cli, const char *method, const char *path, const char *body)
+/* The same change through the daemon's API; *profile (if asked for)
+ * gets the lead's profile as the answer carries it. */
+static int remote_change(nu_cli *cli, const char *method, const char *path, const char *body,
+			 json_t **profile)
 {
 	json_t *a;
 	int status = nu_cli_api(cli, method, path, body ? "application/json" : NULL, body,
@@ -367,11 +370,24 @@ static int remote_change(nu_cli *cli, const char *method, const char *path, cons
 
 	if (status != 200)
 		return nu_cli_api_fail(status, a);
-	if (cli->json)
-		nu_cli_print_json(a);
+	if (profile)
+		*profile = a;
 	else
 		json_decref(a);
 	return NU_EXIT_OK;
+}
+
+/* The lead's current stage through the API ("" when unknown). */
+static void remote_stage(nu_cli *cli, const char *ref_escaped, char *out, size_t len)
+{
+	char path[600];
+	json_t *a = NULL;
+
+	snprintf(path, sizeof path, "/v1/leads/%s?events=0", ref_escaped);
+	out[0] = '\0';
+	if (nu_cli_api(cli, "GET", path, NULL, NULL, 0, &a) == 200)
+		snprintf(out, len, "%s", nu_cli_str(a, "stage"));
+	json_decref(a);
 }
 
 struct tag_args { const char *name, *source; double weight; int remove; };
@@ -428,7 +444,13 @@ static int tag_command(nu_cli *cli, const nu_cli_command *cmd, int remove,
 			snprintf(path, sizeof path, "/v1/leads/%s/tags", ref ? ref : "");
 		free(ref);
 		free(tag);
-		return remote_change(cli, remove ? "DELETE" : "POST", path, remove ? NULL : body);
+		json_t *p = NULL;
+		int rc = remote_change(cli, remove ? "DELETE" : "POST", path, remove ? NULL : body, &p);
+		if (rc == NU_EXIT_OK && !cli->quiet)
+			printf("lead %lld: %s %s\n", (long long)json_integer_value(json_object_get(p, "id")),
+			       remove ? "untagged" : "tagged", a.name);
+		json_decref(p);
+		return rc;
 	}
 	return change_lead(cli, argv[optind], do_tag, &a);
 }
@@ -486,10 +508,15 @@ static int lead_stage(nu_cli *cli, int argc, char **argv)
 		char *body = json_dumps(o, JSON_COMPACT);
 		json_decref(o);
 		snprintf(path, sizeof path, "/v1/leads/%s/stage", ref ? ref : "");
+		char before[64];
+		remote_stage(cli, ref ? ref : "", before, sizeof before);
 		free(ref);
-		int rc = remote_change(cli, "PUT", path, body);
-		if (rc == NU_EXIT_OK && !cli->quiet && !cli->json)
-			printf("lead %s: now %s\n", argv[optind], a.to);
+		json_t *p = NULL;
+		int rc = remote_change(cli, "PUT", path, body, &p);
+		if (rc == NU_EXIT_OK && !cli->quiet)
+			printf(strcmp(before, a.to) ? "lead %lld: now %s\n" : "lead %lld: already %s\n",
+			       (long long)json_integer_value(json_object_get(p, "id")), a.to);
+		json_decref(p);
 		free(body);
 		return rc;
 	}

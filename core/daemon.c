@@ -244,7 +244,22 @@ static int start_http(struct daemon *d, nu_error *err)
 		.lib_dir = d->opt->lib_dir, .wake = wake_soon, .wake_ud = d,
 	};
 
-	return d->opt->http ? nu_httpd_start(d->base, &ho, &d->httpd, err) : NU_OK;
+	const nu_http_config *c = d->opt->http;
+	char derived[sizeof c->public_url], actual[sizeof c->public_url];
+
+	if (!c)
+		return NU_OK;
+	if (nu_httpd_start(d->base, &ho, &d->httpd, err) < 0)
+		return NU_ERR;
+	/* listen on port 0 picks a port: links must name the one bound. */
+	snprintf(derived, sizeof derived, "http://%s", c->listen);
+	const char *colon = strrchr(c->listen, ':');
+	if (d->opt->plugins && colon && !strcmp(colon, ":0") && !strcmp(c->public_url, derived)) {
+		snprintf(actual, sizeof actual, "http://%.*s:%d", (int)(colon - c->listen), c->listen,
+			 nu_httpd_port(d->httpd));
+		nu_plugins_set_tracking(d->opt->plugins, actual, c->tracking_key);
+	}
+	return NU_OK;
 }
 
 int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err)

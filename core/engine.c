@@ -428,6 +428,10 @@ int nu_engine_enroll(nu_engine *e, const char *flow, int64_t lead_id, int64_t ev
 	if (strcmp(d->flow.kind, "flow"))
 		return nu_error_set(err, NU_EINVAL, "'%s' is a rule: rules run on events, not enrolment",
 				    flow);
+	if (d->paused) {
+		snprintf(why, whylen, "flow %s is paused: resume it first", flow);
+		return NU_OK;
+	}
 	if (nu_lead_live_id(e->s, lead_id, &lead_id, err) < 0)
 		return err->code;
 	return enroll_flow(e, &d->flow, lead_id, event_id, run_id, why, whylen, err);

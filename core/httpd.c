@@ -131,7 +131,7 @@ void nu_api_fail(nu_api_req *r, const nu_error *err)
 const char *nu_api_error_field(const char *msg, char *buf, size_t len)
 {
 	static const char *const kinds[] = { "email", "phone", "wechat_openid", "wechat_unionid",
-		"wecom_external_id", "crm_id", "anonymous_id", NULL };
+		"wecom_external_id", "crm_id", "anonymous_id", "type", NULL };
 	size_t n = strspn(msg, "abcdefghijklmnopqrstuvwxyz0123456789_.[]");
 
 	for (const char *const *k = kinds; n && *k; k++)
@@ -305,25 +305,42 @@ static int authorize(nu_api_req *r, unsigned need)
 
 /* ---- routing ------------------------------------------------------------ */
 
+/* Splits the raw path at its slashes, then decodes each segment, so an
+ * encoded slash stays inside its segment (crm_id:SF%2F2093). A segment
+ * that decodes to a NUL byte is refused. */
 static int split_path(nu_api_req *r, const char *raw)
 {
+	static char cut[sizeof r->path];   /* the loop thread's only request */
 	char *decoded = evhttp_uridecode(raw, 0, NULL);
-	char *p;
+	size_t at = 0, len;
 
-	if (!decoded || strlen(decoded) >= sizeof r->path) {
+	if (!decoded || strlen(decoded) >= sizeof r->path || strlen(raw) >= sizeof cut) {
 		free(decoded);
 		return -1;
 	}
 	strcpy(r->path, decoded);
 	free(decoded);
-	/* Segments point into a second copy cut at the slashes. */
-	static char cut[sizeof r->path];
-	strcpy(cut, r->path);
 	r->nseg = 0;
-	for (p = strtok(cut, "/"); p; p = strtok(NULL, "/")) {
-		if (r->nseg == NU_API_MAX_SEGS)
+	for (const char *p = raw; *p;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		len = strcspn(p, "/");
+		char one[sizeof cut];
+		memcpy(one, p, len);
+		one[len] = '\0';
+		size_t n;
+		char *d = evhttp_uridecode(one, 0, &n);
+		if (!d || n != strlen(d) || r->nseg == NU_API_MAX_SEGS || at + n + 1 > sizeof cut) {
+			free(d);
 			return -1;
-		r->seg[r->nseg++] = p;
+		}
+		memcpy(cut + at, d, n + 1);
+		free(d);
+		r->seg[r->nseg++] = cut + at;
+		at += n + 1;
+		p += len;
 	}
 	return 0;
 }

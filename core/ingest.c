@@ -265,6 +265,13 @@ static int event_lead(nu_store *s, json_t *rec, const char *source,
 	return rc;
 }
 
+/* Writers inside the daemon: plugins, tracking, bounces. */
+static int internal_source(const char *source)
+{
+	return source && (!strncmp(source, "plugin:", 7) || !strcmp(source, "tracking") ||
+			  !strcmp(source, "bounce"));
+}
+
 static int event_locked(nu_store *s, json_t *rec, unsigned flags, const char *source,
 			nu_ingest_result *res, nu_error *err)
 {
@@ -283,6 +290,12 @@ static int event_locked(nu_store *s, json_t *rec, unsigned flags, const char *so
 		return nu_error_set(err, NU_EINVAL, "props: must be an object");
 	if (key && !json_is_null(key) && !json_is_string(key))
 		return nu_error_set(err, NU_EINVAL, "dedupe_key: must be a string");
+	/* Keys the daemon makes for receipts, callbacks, unsubscribes and
+	 * bounces live under "nu:": an outside writer claiming one first
+	 * would make the real one a silent duplicate. */
+	if (json_is_string(key) && !strncmp(json_string_value(key), "nu:", 3) && !internal_source(source))
+		return nu_error_set(err, NU_EINVAL, "dedupe_key: the 'nu:' prefix is reserved for the "
+				    "daemon's own events");
 	if (attrs && !json_is_object(attrs))
 		return nu_error_set(err, NU_EINVAL, "attrs: must be an object");
 	if (nu_event_type_check(json_string_value(type), err) < 0 ||

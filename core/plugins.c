@@ -192,8 +192,17 @@ static int host_emit_event(nu_plugin *p, nu_lead_id lead, const char *type,
 		}
 		json_object_set_new(rec, "props", props);
 	}
-	if (dedupe_key)
-		json_object_set_new(rec, "dedupe_key", json_string(dedupe_key));
+	/* Each plugin's keys in a namespace of their own, out of reach of
+	 * outside writers and of other plugins. */
+	if (dedupe_key) {
+		char *key = NULL;
+		if (asprintf(&key, "nu:%s:%s", p->desc ? p->desc->name : "?", dedupe_key) < 0) {
+			json_decref(rec);
+			return -1;
+		}
+		json_object_set_new(rec, "dedupe_key", json_string(key));
+		free(key);
+	}
 	snprintf(source, sizeof source, "plugin:%s", p->desc ? p->desc->name : "?");
 	if (own && nu_store_begin(s, &err) < 0) {
 		json_decref(rec);
