@@ -138,7 +138,7 @@ static void mock_channel_carries_a_flow(void **state)
 					" AND provider_id LIKE 'mock-%-m@x.cn'", run), 1);
 	/* the receipt came back as an event of the lead, once */
 	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM event WHERE lead_id = ? AND type = 'mock.delivered'"
-					" AND source = 'plugin:mock' AND dedupe_key LIKE 'mock-delivered-%'", lead), 1);
+					" AND source = 'plugin:mock' AND dedupe_key LIKE 'nu:mock:mock-delivered-%'", lead), 1);
 	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM outbox WHERE run_id = ? AND state = 'failed'"
 					" AND error LIKE '%told to fail%'", run), 1);
 	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM tag WHERE lead_id = ?"
