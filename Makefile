@@ -59,6 +59,7 @@ bench: deps $(BENCH_BUILD)/build.ninja
 	@$(BENCH_BUILD)/bench/bench_import $(BENCH_ROWS)
 	@$(BENCH_BUILD)/bench/bench_flows $(or $(BENCH_LEADS),0) $(or $(BENCH_WAITS),0)
 	@$(BENCH_BUILD)/bench/bench_dispatch $(BENCH_SENDS)
+	@$(BENCH_BUILD)/bench/bench_http $(BENCH_HTTP_EVENTS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) demo-out
