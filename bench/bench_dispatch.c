@@ -48,6 +48,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include "bench_server.h"
 #include "http_client.h"
 
 #define K NU_HTTP_MAX_HOST_CONNECTIONS   /* requests in flight on each side */
@@ -89,21 +90,9 @@ static void die(const char *what)
 
 /* ---- the provider --------------------------------------------------------- */
 
-struct provider {
-	struct event_base *base;
-	struct evhttp *http;
-	struct evbuffer *out;          /* reused: send_reply empties it */
-	struct event *stop;
-	int stop_pipe[2];
-	int port, cpu;
-	pthread_t thread;
-	atomic_ulong requests;         /* POSTs answered */
-	atomic_ulong bad;              /* anything else received */
-};
-
 static void serve(struct evhttp_request *req, void *arg)
 {
-	struct provider *p = arg;
+	bench_server *p = arg;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	unsigned long n;
@@ -118,73 +107,6 @@ static void serve(struct evhttp_request *req, void *arg)
 	evbuffer_add_printf(p->out, "{\"msgid\":\"m-%08lx\"}", n);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
 	evhttp_send_reply(req, 200, "OK", p->out);
-}
-
-static void on_stop(evutil_socket_t fd, short what, void *arg)
-{
-	struct provider *p = arg;
-
-	(void)fd;
-	(void)what;
-	event_base_loopbreak(p->base);
-}
-
-static void pin(pthread_t t, int cpu)
-{
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	pthread_setaffinity_np(t, sizeof set, &set);
-}
-
-static void *provider_main(void *arg)
-{
-	struct provider *p = arg;
-
-	pin(pthread_self(), p->cpu);
-	event_base_dispatch(p->base);
-	return NULL;
-}
-
-static void provider_start(struct provider *p, int cpu)
-{
-	struct evhttp_bound_socket *bs;
-	struct sockaddr_in a;
-	socklen_t alen = sizeof a;
-
-	memset(p, 0, sizeof *p);
-	p->cpu = cpu;
-	if (!(p->base = event_base_new()) || !(p->http = evhttp_new(p->base)) ||
-	    !(p->out = evbuffer_new()))
-		die("provider: out of memory");
-	if (!(bs = evhttp_bind_socket_with_handle(p->http, "127.0.0.1", 0)))
-		die("provider: cannot bind 127.0.0.1");
-	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&a, &alen) != 0)
-		die("provider: getsockname");
-	p->port = ntohs(a.sin_port);
-	evhttp_set_gencb(p->http, serve, p);
-	if (pipe(p->stop_pipe) != 0 ||
-	    !(p->stop = event_new(p->base, p->stop_pipe[0], EV_READ, on_stop, p)) ||
-	    event_add(p->stop, NULL) != 0)
-		die("provider: stop pipe");
-	if (pthread_create(&p->thread, NULL, provider_main, p) != 0)
-		die("provider: cannot start its thread");
-}
-
-static void provider_stop(struct provider *p)
-{
-	if (write(p->stop_pipe[1], "x", 1) != 1)
-		die("provider: cannot stop it");
-	pthread_join(p->thread, NULL);
-	event_free(p->stop);
-	close(p->stop_pipe[0]);
-	close(p->stop_pipe[1]);
-	evhttp_free(p->http);
-	evbuffer_free(p->out);
-	event_base_free(p->base);
 }
 
 /* ---- results ------------------------------------------------------------- */
@@ -462,7 +384,7 @@ static void check_side(const char *name, const struct result *r, unsigned long s
 int main(int argc, char **argv)
 {
 	long n = argc > 1 && atol(argv[1]) > 0 ? atol(argv[1]) : 50000;
-	struct provider p;
+	bench_server p;
 	struct result raw = { 0 }, our = { 0 };
 	struct raw w;
 	struct ours o;
@@ -478,7 +400,7 @@ int main(int argc, char **argv)
 		die("out of memory");
 	pick_cpus(&server_cpu, &client_cpu);
 	if (client_cpu >= 0 && !getenv("BENCH_NO_PIN")) {
-		pin(pthread_self(), client_cpu);
+		bench_pin(pthread_self(), client_cpu);
 		snprintf(where, sizeof where, "provider on CPU %d, client on CPU %d", server_cpu,
 			 client_cpu);
 	} else {
@@ -486,7 +408,7 @@ int main(int argc, char **argv)
 			 client_cpu >= 0 ? "BENCH_NO_PIN" : "fewer than 2 CPUs");
 		server_cpu = -1;
 	}
-	provider_start(&p, server_cpu);
+	bench_server_start(&p, "provider", server_cpu, 0, serve);
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/send", p.port);
 	printf("bench_dispatch: %ld POSTs of %zu bytes of JSON to an evhttp provider thread on"
 	       " 127.0.0.1:%d,\n  %d in flight, keep-alive, in %d alternating rounds; %s\n", n,
@@ -524,7 +446,7 @@ int main(int argc, char **argv)
 	printf("  %-24s %6.1f us of client CPU per send beyond raw libcurl\n", "nurture client cost",
 	       (our.cpu - raw.cpu) / (double)n * 1e6);
 
-	provider_stop(&p);
+	bench_server_stop(&p);
 	free(raw.lat);
 	free(our.lat);
 	curl_global_cleanup();

@@ -87,6 +87,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <sqlite3.h>
+#include "bench_server.h"
 #include "store.h"
 
 #ifndef NU_BENCH_NURTURE
@@ -190,17 +191,6 @@ static double pct(const double *v, size_t n, double q)
 	return n ? v[(size_t)(q * (double)(n - 1) + 0.5)] : 0;
 }
 
-static void pin(pthread_t t, int cpu)
-{
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	pthread_setaffinity_np(t, sizeof set, &set);
-}
-
 /* The first two CPUs this process may use: server on one, client on the
  * other. -1 each when there are fewer than two. */
 static void pick_cpus(int *server, int *client)
@@ -250,20 +240,9 @@ static int signup(char *buf, size_t len, long i)
 
 /* ---- the bare server: evhttp answering 202 with no work ---------------------- */
 
-struct bare {
-	struct event_base *base;
-	struct evhttp *http;
-	struct evbuffer *out;
-	struct event *stop;
-	int stop_pipe[2];
-	int port, cpu;
-	pthread_t thread;
-	atomic_ulong requests;
-};
-
 static void bare_serve(struct evhttp_request *req, void *arg)
 {
-	struct bare *b = arg;
+	bench_server *b = arg;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
 	unsigned long n = atomic_fetch_add_explicit(&b->requests, 1, memory_order_relaxed) + 1;
@@ -278,71 +257,6 @@ static void bare_serve(struct evhttp_request *req, void *arg)
 	evhttp_send_reply(req, 202, "Accepted", b->out);
 }
 
-static void bare_on_stop(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	event_base_loopbreak(((struct bare *)arg)->base);
-}
-
-static void *bare_main(void *arg)
-{
-	struct bare *b = arg;
-
-	pin(pthread_self(), b->cpu);
-	event_base_dispatch(b->base);
-	return NULL;
-}
-
-static void bare_start(struct bare *b, int cpu)
-{
-	struct evhttp_bound_socket *bs;
-	struct sockaddr_in a;
-	socklen_t alen = sizeof a;
-
-	memset(b, 0, sizeof *b);
-	b->cpu = cpu;
-	if (!(b->base = event_base_new()) || !(b->http = evhttp_new(b->base)) ||
-	    !(b->out = evbuffer_new()))
-		die("bare server: out of memory");
-	if (!(bs = evhttp_bind_socket_with_handle(b->http, "127.0.0.1", 0)))
-		die("bare server: cannot bind 127.0.0.1");
-	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&a, &alen) != 0)
-		die("bare server: getsockname");
-	b->port = ntohs(a.sin_port);
-	evhttp_set_max_body_size(b->http, 20 << 20);
-	evhttp_set_gencb(b->http, bare_serve, b);
-	if (pipe(b->stop_pipe) != 0 ||
-	    !(b->stop = event_new(b->base, b->stop_pipe[0], EV_READ, bare_on_stop, b)) ||
-	    event_add(b->stop, NULL) != 0)
-		die("bare server: stop pipe");
-	if (pthread_create(&b->thread, NULL, bare_main, b) != 0)
-		die("bare server: cannot start its thread");
-}
-
-/* CPU time of the server's thread. */
-static double bare_cpu(const struct bare *b)
-{
-	clockid_t cid;
-	struct timespec ts;
-
-	if (pthread_getcpuclockid(b->thread, &cid) != 0 || clock_gettime(cid, &ts) != 0)
-		return 0;
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void bare_stop(struct bare *b)
-{
-	if (write(b->stop_pipe[1], "x", 1) != 1)
-		die("bare server: cannot stop it");
-	pthread_join(b->thread, NULL);
-	event_free(b->stop);
-	close(b->stop_pipe[0]);
-	close(b->stop_pipe[1]);
-	evhttp_free(b->http);
-	evbuffer_free(b->out);
-	event_base_free(b->base);
-}
 
 /* ---- the daemon: `nurture serve` as a child process --------------------------- */
 
@@ -897,7 +811,7 @@ static void single_round(struct single *s, double secs, int counting, struct sid
 	}
 }
 
-static double bare_cpu_v(const void *b) { return bare_cpu(b); }
+static double bare_cpu_v(const void *b) { return bench_server_cpu(b); }
 static double daemon_cpu_v(const void *d) { return daemon_cpu(d); }
 
 static void single_report(const char *name, const char *unit, struct single *s, const struct side *r)
@@ -910,7 +824,7 @@ static void single_report(const char *name, const char *unit, struct single *s, 
 }
 
 /* Returns the daemon's events/s. */
-static double part1(struct bare *bare, int conns, double secs, int server_cpu)
+static double part1(bench_server *bare, int conns, double secs, int server_cpu)
 {
 	struct single raw = { 0 }, ours = { 0 };
 	struct side rr = { 0 }, os = { 0 };
@@ -1083,12 +997,12 @@ static void part2(long total, int conns, int server_cpu, int client_cpu)
 	       total, BATCH, conns, LEADS);
 
 	/* The raw insert runs where the daemon will run. */
-	pin(pthread_self(), server_cpu);
+	bench_pin(pthread_self(), server_cpu);
 	snprintf(raw_path, sizeof raw_path, "%s/raw.db", tmp_root);
 	double raw_wrote = -self_written();
 	raw_secs = raw_insert(raw_path, total, step, raw_at);
 	raw_wrote += self_written();
-	pin(pthread_self(), client_cpu);
+	bench_pin(pthread_self(), client_cpu);
 	unlink(raw_path);
 
 	daemon_start(&d, "batch", 0, server_cpu);
@@ -1349,7 +1263,7 @@ int main(int argc, char **argv)
 	const char *parts = getenv("BENCH_HTTP_PARTS") ? getenv("BENCH_HTTP_PARTS") : "123";
 	int server_cpu, client_cpu;
 	char where[80];
-	struct bare bare;
+	bench_server bare;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
@@ -1362,7 +1276,7 @@ int main(int argc, char **argv)
 	}
 	pick_cpus(&server_cpu, &client_cpu);
 	if (client_cpu >= 0 && !getenv("BENCH_NO_PIN")) {
-		pin(pthread_self(), client_cpu);
+		bench_pin(pthread_self(), client_cpu);
 		snprintf(where, sizeof where, "server on CPU %d, client on CPU %d", server_cpu, client_cpu);
 	} else {
 		snprintf(where, sizeof where, "unpinned (%s)",
@@ -1370,12 +1284,12 @@ int main(int argc, char **argv)
 		server_cpu = client_cpu = -1;
 	}
 	printf("bench_http: nurture serve (%s) on 127.0.0.1; %s\n", nurture_bin(), where);
-	bare_start(&bare, server_cpu);
+	bench_server_start(&bare, "bare server", server_cpu, 20 << 20, bare_serve);
 
 	double single_rate = 0;
 	if (strchr(parts, '1'))
 		single_rate = part1(&bare, conns, secs, server_cpu);
-	bare_stop(&bare);
+	bench_server_stop(&bare);
 	if (strchr(parts, '2'))
 		part2(events, batch_conns, server_cpu, client_cpu);
 	if (strchr(parts, '3'))
