@@ -49,3 +49,40 @@ def section(fn, *args):
     except Exception:  # noqa: BLE001 - reported as a TAP failure
         ok(False, "%s ran without raising" % fn.__name__, traceback.format_exc())
         return None
+
+
+def start_smtp_fake(root, out, lifetime):
+    """Start tests/fakes/smtp_fake.py (Debian's python3: aiosmtpd) on a free
+    port, writing messages to out; return (process, CA cert path, port)."""
+    fake = subprocess.Popen(["/usr/bin/python3", os.path.join(root, "tests", "fakes", "smtp_fake.py"),
+                             "--out", out, "--port", "0", "--user", "nurture", "--password", "s3cret",
+                             "--lifetime", str(lifetime)], stdout=subprocess.PIPE, text=True)
+    cert = port = None
+    for line in fake.stdout:
+        if line.startswith("CERT "):
+            cert = line.split(" ", 1)[1].strip()
+        if line.startswith("PORT "):
+            port = int(line.split()[1])
+            break
+    return fake, cert, port
+
+
+def dsn(op, rcpt, mx):
+    """A delivery status notification (RFC 3464) of a hard bounce of send
+    op to rcpt, as the MTA mx would write it, with the VERP address."""
+    return f"""From: MAILER-DAEMON@{mx}
+Delivered-To: bounce+{op}@nurture.test
+Subject: Undelivered Mail Returned to Sender
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; {mx}
+
+Final-Recipient: rfc822; {rcpt}
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <{rcpt}>: mailbox unknown
+--b--
+"""

@@ -20,6 +20,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
 from tap import eq, ok  # noqa: E402
+from nurture_cli import dsn, start_smtp_fake  # noqa: E402
 
 NURTURE, ROOT, BUILD = (os.path.abspath(a) for a in sys.argv[1:4])
 WORK = tempfile.mkdtemp(prefix="nurture-email-test-")
@@ -51,27 +52,13 @@ def nurture(*args, timeout=60):
     return subprocess.run([NURTURE, *args], cwd=WORK, capture_output=True, text=True, timeout=timeout)
 
 
-def start_fake():
-    fake = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests", "fakes", "smtp_fake.py"),
-                             "--out", OUT, "--port", "0", "--user", "nurture", "--password", "s3cret",
-                             "--lifetime", "120"], stdout=subprocess.PIPE, text=True)
-    cert = port = None
-    for line in fake.stdout:
-        if line.startswith("CERT "):
-            cert = line.split(" ", 1)[1].strip()
-        if line.startswith("PORT "):
-            port = int(line.split()[1])
-            break
-    return fake, cert, port
-
-
 def write(path, text):
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
 
 
 def main():
-    fake, cert, port = start_fake()
+    fake, cert, port = start_smtp_fake(ROOT, OUT, 120)
     ok(port and cert, "the SMTP fake started")
     try:
         setup(cert, port)
@@ -157,22 +144,6 @@ def check():
     check_async_bounce()
 
 
-DSN = """From: MAILER-DAEMON@mx.x.cn
-Delivered-To: bounce+{op}@nurture.test
-Subject: Undelivered Mail Returned to Sender
-Content-Type: multipart/report; report-type=delivery-status; boundary="b"
-
---b
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.x.cn
-
-Final-Recipient: rfc822; ok@x.cn
-Action: failed
-Status: 5.1.1
-Diagnostic-Code: smtp; 550 5.1.1 <ok@x.cn>: mailbox unknown
---b--
-"""
 
 
 def check_async_bounce():
@@ -180,14 +151,14 @@ def check_async_bounce():
     op = db.execute("SELECT o.op_id FROM outbox o JOIN lead l ON l.id = o.lead_id"
                     " WHERE l.email = 'ok@x.cn'").fetchone()[0]
     db.close()
-    p = subprocess.run([NURTURE, "--json", "bounce"], cwd=WORK, input=DSN.format(op=op),
+    p = subprocess.run([NURTURE, "--json", "bounce"], cwd=WORK, input=dsn(op, "ok@x.cn", "mx.x.cn"),
                        capture_output=True, text=True, timeout=30)
     ok(p.returncode == 0, "nurture bounce reads a DSN from stdin", p.stderr)
     got = json.loads(p.stdout) if p.returncode == 0 else {}
     eq((got.get("op_id"), got.get("kind"), got.get("status"), got.get("channel")), (op, "hard", "5.1.1", "email"),
        "the DSN maps to the send through the VERP address")
     ok("mailbox unknown" in got.get("diagnostic", ""), "the diagnostic is kept")
-    p = subprocess.run([NURTURE, "--json", "bounce"], cwd=WORK, input=DSN.format(op=op),
+    p = subprocess.run([NURTURE, "--json", "bounce"], cwd=WORK, input=dsn(op, "ok@x.cn", "mx.x.cn"),
                        capture_output=True, text=True, timeout=30)
     eq(json.loads(p.stdout).get("duplicate") if p.returncode == 0 else None, True, "the same DSN twice is one event")
     p = subprocess.run([NURTURE, "bounce"], cwd=WORK, input="Subject: hello\n\nnot a bounce\n",

@@ -36,7 +36,7 @@ from email import policy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
-from nurture_cli import section, show  # noqa: E402
+from nurture_cli import dsn, section, show, start_smtp_fake  # noqa: E402
 from tap import eq, ok  # noqa: E402
 
 if len(sys.argv) != 4:
@@ -282,20 +282,6 @@ class Daemon:
 # ---------------------------------------------------------------------------
 # setup
 
-def start_fake():
-    fake = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests", "fakes", "smtp_fake.py"),
-                             "--out", SMTP_OUT, "--port", "0", "--user", "nurture", "--password", "s3cret",
-                             "--lifetime", "300"], stdout=subprocess.PIPE, text=True)
-    cert = port = None
-    for line in fake.stdout:
-        if line.startswith("CERT "):
-            cert = line.split(" ", 1)[1].strip()
-        if line.startswith("PORT "):
-            port = int(line.split()[1])
-            break
-    return fake, cert, port
-
-
 def tokens_lua():
     return ("tokens = { { name = \"web\", token = \"%s\", scopes = { \"ingest\" } },\n"
             "               { name = \"dash\", token = \"%s\", scopes = { \"read\" } },\n"
@@ -454,29 +440,13 @@ def scenario_journey():
        "journey: the profile lists the form, open, click and unsubscribe events", str(types))
 
 
-DSN = """From: MAILER-DAEMON@mx.acme.cn
-Delivered-To: bounce+{op}@nurture.test
-Subject: Undelivered Mail Returned to Sender
-Content-Type: multipart/report; report-type=delivery-status; boundary="b"
-
---b
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.acme.cn
-
-Final-Recipient: rfc822; ana@acme.cn
-Action: failed
-Status: 5.1.1
-Diagnostic-Code: smtp; 550 5.1.1 <ana@acme.cn>: mailbox unknown
---b--
-"""
 
 
 def scenario_bounces():
     if "op" not in STATE:
         ok(False, "bounces: the journey produced a send")
         return
-    op, body = STATE["op"], DSN.format(op=STATE["op"])
+    op, body = STATE["op"], dsn(STATE["op"], "ana@acme.cn", "mx.acme.cn")
     headers = {"Content-Type": "message/rfc822"}
     r = request("POST", "/v1/bounces", body, token=INGEST, headers=headers)
     eq((r.status, r.json()), (202, {"op_id": op, "lead_id": STATE["ana"], "kind": "hard", "status": "5.1.1",
@@ -1090,7 +1060,7 @@ def main():
     global PORT
     t0 = time.monotonic()
     PORT = free_port()
-    fake, cert, smtp_port = start_fake()
+    fake, cert, smtp_port = start_smtp_fake(ROOT, SMTP_OUT, 300)
     ok(smtp_port and cert, "the SMTP fake started")
     STATE.update(smtp_port=smtp_port, cert=cert)
     daemon = None
