@@ -354,24 +354,6 @@ static void our_round(struct ours *o, long n)
 
 /* ---- main ---------------------------------------------------------------- */
 
-/* The first two CPUs this process may use: provider on one, client on the
- * other. -1 each when there are fewer than two. */
-static void pick_cpus(int *server, int *client)
-{
-	cpu_set_t set;
-
-	*server = *client = -1;
-	if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2)
-		return;
-	for (int c = 0; c < CPU_SETSIZE && *client < 0; c++)
-		if (CPU_ISSET(c, &set)) {
-			if (*server < 0)
-				*server = c;
-			else
-				*client = c;
-		}
-}
-
 static void check_side(const char *name, const struct result *r, unsigned long served, long n)
 {
 	if (r->done != (unsigned long)n || r->failed || served != (unsigned long)n) {
@@ -398,7 +380,7 @@ int main(int argc, char **argv)
 	if (!(raw.lat = malloc((size_t)n * sizeof *raw.lat)) ||
 	    !(our.lat = malloc((size_t)n * sizeof *our.lat)))
 		die("out of memory");
-	pick_cpus(&server_cpu, &client_cpu);
+	bench_pick_cpus(&server_cpu, &client_cpu);
 	if (client_cpu >= 0 && !getenv("BENCH_NO_PIN")) {
 		bench_pin(pthread_self(), client_cpu);
 		snprintf(where, sizeof where, "provider on CPU %d, client on CPU %d", server_cpu,

@@ -191,24 +191,6 @@ static double pct(const double *v, size_t n, double q)
 	return n ? v[(size_t)(q * (double)(n - 1) + 0.5)] : 0;
 }
 
-/* The first two CPUs this process may use: server on one, client on the
- * other. -1 each when there are fewer than two. */
-static void pick_cpus(int *server, int *client)
-{
-	cpu_set_t set;
-
-	*server = *client = -1;
-	if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2)
-		return;
-	for (int c = 0; c < CPU_SETSIZE && *client < 0; c++)
-		if (CPU_ISSET(c, &set)) {
-			if (*server < 0)
-				*server = c;
-			else
-				*client = c;
-		}
-}
-
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -1274,7 +1256,7 @@ int main(int argc, char **argv)
 		tmp_root[0] = '\0';
 		die("mkdtemp: %s", strerror(errno));
 	}
-	pick_cpus(&server_cpu, &client_cpu);
+	bench_pick_cpus(&server_cpu, &client_cpu);
 	if (client_cpu >= 0 && !getenv("BENCH_NO_PIN")) {
 		bench_pin(pthread_self(), client_cpu);
 		snprintf(where, sizeof where, "server on CPU %d, client on CPU %d", server_cpu, client_cpu);

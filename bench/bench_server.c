@@ -2,6 +2,7 @@
  * bench_server.c — the bare evhttp server and CPU pinning of the
  * benchmarks (bench_server.h).
  */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,22 @@ static void fail(const char *name, const char *what)
 {
 	fprintf(stderr, "bench: %s: %s\n", name, what);
 	exit(1);
+}
+
+void bench_pick_cpus(int *server, int *client)
+{
+	cpu_set_t set;
+
+	*server = *client = -1;
+	if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2)
+		return;
+	for (int c = 0; c < CPU_SETSIZE && *client < 0; c++)
+		if (CPU_ISSET(c, &set)) {
+			if (*server < 0)
+				*server = c;
+			else
+				*client = c;
+		}
 }
 
 void bench_pin(pthread_t t, int cpu)

@@ -23,6 +23,9 @@ typedef struct bench_server {
 	atomic_ulong bad;              /* requests serve refused */
 } bench_server;
 
+/* The first two CPUs this process may use: the server's and the
+ * client's. -1 each when there are fewer than two. */
+void bench_pick_cpus(int *server, int *client);
 /* Pins thread t to cpu (nothing when cpu < 0). */
 void bench_pin(pthread_t t, int cpu);
 
