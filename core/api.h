@@ -26,8 +26,11 @@ typedef struct nu_api_counters {
 	uint64_t webhooks_ok, webhooks_refused, webhooks_failed;
 	uint64_t opens, opens_machine, clicks, unsubscribes, bad_tokens;
 	uint64_t connections_refused;
+	uint64_t commit_groups, group_requests;   /* committed groups and their held answers */
 	int64_t  timer_lag_ms, timer_lag_max_ms;
 } nu_api_counters;
+
+typedef struct nu_api_group nu_api_group;
 
 struct nu_httpd {
 	nu_httpd_options opt;
@@ -40,6 +43,7 @@ struct nu_httpd {
 	size_t conn_cap;
 	int64_t started_ms;
 	nu_api_counters n;
+	nu_api_group *group;               /* api_group.c */
 };
 
 typedef struct nu_api_req {
@@ -63,7 +67,12 @@ typedef struct nu_api_route {
 	const char *pattern;               /* segments; "*" matches one, a final "**" the rest */
 	unsigned scope;                    /* NU_SCOPE_*, 0: public (signed or harmless) */
 	void (*fn)(nu_api_req *r);
+	unsigned flags;                    /* NU_ROUTE_* */
 } nu_api_route;
+
+/* The handler answers through the commit group (nu_api_group_answer);
+ * every other route first ends an open group. */
+#define NU_ROUTE_GROUPED 0x1u
 
 /* Route tables, each ended by a zero entry. */
 extern const nu_api_route nu_api_event_routes[];
@@ -85,6 +94,33 @@ void nu_api_fail(nu_api_req *r, const nu_error *err);
 /* Raw bytes with a content type (static string). */
 void nu_api_send(nu_api_req *r, int status, const char *content_type, const void *data,
 		 size_t len);
+
+/* Sends a reply to req (data copied) and counts it; for answers given
+ * after the handler returned. */
+void nu_api_reply(nu_httpd *h, struct evhttp_request *req, int status, const char *content_type,
+		  const void *data, size_t len);
+
+/* ---- group commit (api_group.c) ---- */
+
+/* What an ingest request stored, counted for /metrics once committed. */
+typedef struct nu_api_ingest_counts {
+	uint64_t accepted, duplicates, rejected;
+} nu_api_ingest_counts;
+
+nu_api_group *nu_api_group_new(nu_httpd *h);
+/* Commits what is open and answers everyone held. */
+void nu_api_group_free(nu_api_group *g);
+/* Makes the loop turn's shared transaction the current one (opening it). */
+int  nu_api_group_join(nu_api_req *r, nu_error *err);
+/* Holds r's answer (body stolen) until the group commits: then status and
+ * body go out, or a 503 if the commit failed. */
+void nu_api_group_answer(nu_api_req *r, int status, json_t *body, const nu_api_ingest_counts *counts);
+/* The shared transaction failed under r: rolls it back and answers every
+ * held request 503 with err. r itself is left to answer. */
+void nu_api_group_abort(nu_api_req *r, const nu_error *err);
+/* Commits an open group and answers its requests (before another route
+ * reads or writes, so it sees what was acknowledged). */
+void nu_api_group_flush(nu_httpd *h);
 
 /* ---- request helpers ---- */
 

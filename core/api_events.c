@@ -7,8 +7,8 @@
  * one transaction and each event its own savepoint inside it (through
  * nu_ingest_event), so a bad event is reported by index and field and
  * the good ones are stored; the 202 goes out only after the commit.
- * One commit per request is also what makes batches fast: SQLite's cost
- * is per commit, not per row.
+ * Requests share a commit group (api_group.c): those of one loop turn
+ * commit together, because SQLite's cost is per commit, not per row.
  */
 #include <string.h>
 #include <strings.h>
@@ -174,19 +174,19 @@ static void post_events(nu_api_req *r)
 		nu_api_error(r, 400, "invalid", NULL, "no events in the body");
 		goto out;
 	}
-	if (nu_store_begin(r->s, &err) < 0 || ingest_all(r, events, &b, &err) < 0 ||
-	    nu_store_commit(r->s, &err) < 0) {
-		nu_store_rollback(r->s);
+	if (nu_api_group_join(r, &err) < 0 || ingest_all(r, events, &b, &err) < 0) {
+		nu_api_group_abort(r, &err);
 		nu_api_error(r, 503, "unavailable", NULL, "nothing was stored: %s", err.msg);
 		goto out;
 	}
-	r->h->n.events_accepted += b.accepted;
-	r->h->n.events_duplicate += b.duplicates;
-	r->h->n.events_rejected += json_array_size(b.errors);
-	if (b.accepted)
-		nu_api_wake(r);
-	/* All bad: nothing was stored, the request as a whole is refused. */
-	nu_api_json(r, b.accepted || b.duplicates ? 202 : 400, batch_answer(&b, single));
+	if (b.accepted || b.duplicates) {
+		nu_api_ingest_counts c = { b.accepted, b.duplicates, json_array_size(b.errors) };
+		nu_api_group_answer(r, 202, batch_answer(&b, single), &c);
+	} else {
+		/* All bad: nothing was stored, the request as a whole is refused. */
+		r->h->n.events_rejected += json_array_size(b.errors);
+		nu_api_json(r, 400, batch_answer(&b, single));
+	}
 out:
 	json_decref(events);
 	json_decref(b.errors);
@@ -221,7 +221,7 @@ static void post_bounce(nu_api_req *r)
 }
 
 const nu_api_route nu_api_event_routes[] = {
-	{ EVHTTP_REQ_POST, "/v1/events", NU_SCOPE_INGEST, post_events },
-	{ EVHTTP_REQ_POST, "/v1/bounces", NU_SCOPE_INGEST, post_bounce },
-	{ 0, NULL, 0, NULL },
+	{ EVHTTP_REQ_POST, "/v1/events", NU_SCOPE_INGEST, post_events, NU_ROUTE_GROUPED },
+	{ EVHTTP_REQ_POST, "/v1/bounces", NU_SCOPE_INGEST, post_bounce, 0 },
+	{ 0, NULL, 0, NULL, 0 },
 };

@@ -132,6 +132,12 @@ static void counters(text *t, const nu_httpd *h)
 	put(t, "nurture_events_ingested_total{result=\"accepted\"} %llu\n", (unsigned long long)n->events_accepted);
 	put(t, "nurture_events_ingested_total{result=\"duplicate\"} %llu\n", (unsigned long long)n->events_duplicate);
 	put(t, "nurture_events_ingested_total{result=\"rejected\"} %llu\n", (unsigned long long)n->events_rejected);
+	metric(t, "nurture_http_commit_groups_total", "counter",
+	       "Shared ingest transactions committed (requests of one loop turn commit together).");
+	put(t, "nurture_http_commit_groups_total %llu\n", (unsigned long long)n->commit_groups);
+	metric(t, "nurture_http_commit_group_requests_total", "counter",
+	       "Ingest requests answered after a shared commit.");
+	put(t, "nurture_http_commit_group_requests_total %llu\n", (unsigned long long)n->group_requests);
 	metric(t, "nurture_webhooks_total", "counter", "Provider callbacks, by result.");
 	put(t, "nurture_webhooks_total{result=\"ok\"} %llu\n", (unsigned long long)n->webhooks_ok);
 	put(t, "nurture_webhooks_total{result=\"refused\"} %llu\n", (unsigned long long)n->webhooks_refused);
@@ -174,7 +180,7 @@ static void healthz(nu_api_req *r)
 }
 
 const nu_api_route nu_api_ops_routes[] = {
-	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/healthz", 0, healthz },
-	{ EVHTTP_REQ_GET, "/metrics", 0, metrics },
-	{ 0, NULL, 0, NULL },
+	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/healthz", 0, healthz, 0 },
+	{ EVHTTP_REQ_GET, "/metrics", 0, metrics, 0 },
+	{ 0, NULL, 0, NULL, 0 },
 };

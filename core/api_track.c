@@ -306,10 +306,10 @@ static void hook(nu_api_req *r)
 }
 
 const nu_api_route nu_api_track_routes[] = {
-	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/t/o/*", 0, open_pixel },
-	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/t/c/*", 0, click },
-	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/u/*", 0, unsubscribe_page },
-	{ EVHTTP_REQ_POST, "/u/*", 0, unsubscribe },
-	{ EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT, "/hooks/*/**", 0, hook },
-	{ 0, NULL, 0, NULL },
+	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/t/o/*", 0, open_pixel, 0 },
+	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/t/c/*", 0, click, 0 },
+	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/u/*", 0, unsubscribe_page, 0 },
+	{ EVHTTP_REQ_POST, "/u/*", 0, unsubscribe, 0 },
+	{ EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT, "/hooks/*/**", 0, hook, 0 },
+	{ 0, NULL, 0, NULL, 0 },
 };

@@ -39,30 +39,35 @@ static const nu_api_route *const route_tables[] = {
 
 /* ---- replies ---------------------------------------------------------- */
 
-static void count_status(nu_api_req *r, int status)
+static void count_status(nu_httpd *h, int status)
 {
 	if (status >= 200 && status < 600)
-		r->h->n.requests[status / 100]++;
+		h->n.requests[status / 100]++;
 }
 
 void nu_api_send(nu_api_req *r, int status, const char *content_type, const void *data, size_t len)
 {
-	struct evbuffer *out = evbuffer_new();
-	struct evkeyvalq *hdr = evhttp_request_get_output_headers(r->req);
-
 	if (r->answered) {
 		nu_err("http: %s %s answered twice (bug)", r->method_name, r->path);
-		evbuffer_free(out);
 		return;
 	}
 	r->answered = 1;
-	count_status(r, status);
+	nu_api_reply(r->h, r->req, status, content_type, data, len);
+}
+
+void nu_api_reply(nu_httpd *h, struct evhttp_request *req, int status, const char *content_type,
+		  const void *data, size_t len)
+{
+	struct evbuffer *out = evbuffer_new();
+	struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
+
+	count_status(h, status);
 	evhttp_add_header(hdr, "Content-Type", content_type);
 	evhttp_add_header(hdr, "Cache-Control", "no-store");
 	evhttp_add_header(hdr, "X-Content-Type-Options", "nosniff");
 	if (out)
 		evbuffer_add(out, data, len);
-	evhttp_send_reply(r->req, status, NULL, out);
+	evhttp_send_reply(req, status, NULL, out);
 	if (out)
 		evbuffer_free(out);
 }
@@ -372,6 +377,8 @@ static void route(nu_api_req *r)
 			path_known = 1;
 			if (!(rt->methods & (unsigned)r->method))
 				continue;
+			if (!(rt->flags & NU_ROUTE_GROUPED))
+				nu_api_group_flush(r->h);
 			if (authorize(r, rt->scope))
 				rt->fn(r);
 			return;
@@ -603,6 +610,11 @@ int nu_httpd_start(struct event_base *base, const nu_httpd_options *o, nu_httpd 
 		free(h);
 		return nu_error_set(err, NU_ENOMEM, "cannot create the HTTP server");
 	}
+	if (!(h->group = nu_api_group_new(h))) {
+		evhttp_free(h->http);
+		free(h);
+		return nu_error_set(err, NU_ENOMEM, "out of memory");
+	}
 	evhttp_set_max_body_size(h->http, o->cfg->max_body * 2);
 	evhttp_set_max_headers_size(h->http, o->cfg->max_header * 2);
 	evhttp_set_timeout(h->http, o->cfg->timeout_s);
@@ -612,12 +624,14 @@ int nu_httpd_start(struct event_base *base, const nu_httpd_options *o, nu_httpd 
 	while (h->conn_cap < (size_t)o->cfg->max_connections * 2)
 		h->conn_cap <<= 1;
 	if (!(h->conns = calloc(h->conn_cap, sizeof *h->conns))) {
+		nu_api_group_free(h->group);
 		evhttp_free(h->http);
 		free(h);
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
 	}
 	evhttp_set_gencb(h->http, on_request, h);
 	if (!(h->sock = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port))) {
+		nu_api_group_free(h->group);
 		evhttp_free(h->http);
 		free(h->conns);
 		free(h);
@@ -642,6 +656,7 @@ void nu_httpd_stop(nu_httpd *h)
 {
 	if (!h)
 		return;
+	nu_api_group_free(h->group);   /* commits and answers what is held */
 	evhttp_free(h->http);   /* closes the connections: the close callbacks run now */
 	free(h->conns);
 	free(h);

@@ -29,6 +29,9 @@ struct nu_store {
 	nu_store_stats stats;
 	int sp_depth;          /* nesting of nu_store_savepoint */
 	int sp_doomed;         /* an inner level rolled back */
+	int group;             /* the open transaction is a commit group's */
+	void (*group_flush)(void *ud);
+	void *group_flush_ud;
 	nu_clock_fn clock;
 	void *clock_ud;
 	nu_store_settings settings;
@@ -238,14 +241,55 @@ sqlite3_stmt *nu_store_stmt(nu_store *s, const char *sql, nu_error *err)
 	return NULL;
 }
 
+static int step_cached(nu_store *s, const char *sql, nu_error *err);
+
 int nu_store_begin(nu_store *s, nu_error *err)
 {
+	/* A writer of its own ends the commit group: its owner commits it and
+	 * answers the requests waiting on it, then this one starts afresh. */
+	if (s->group && s->group_flush)
+		s->group_flush(s->group_flush_ud);
 	if (s->tx_depth)
 		return nu_error_set(err, NU_ESTATE, "transaction already open");
-	if (nu_store_exec(s, "BEGIN IMMEDIATE", err) < 0)
+	if (step_cached(s, "BEGIN IMMEDIATE", err) < 0)
 		return NU_EDB;
 	s->tx_depth = 1;
 	return NU_OK;
+}
+
+/* ---- commit groups ---- */
+
+int nu_store_group_join(nu_store *s, nu_error *err)
+{
+	if (s->group)
+		return NU_OK;
+	if (nu_store_begin(s, err) < 0)
+		return NU_EDB;
+	s->group = 1;
+	return NU_OK;
+}
+
+int nu_store_group_open(const nu_store *s)
+{
+	return s->group;
+}
+
+int nu_store_group_commit(nu_store *s, nu_error *err)
+{
+	s->group = 0;
+	return nu_store_commit(s, err);
+}
+
+void nu_store_group_rollback(nu_store *s)
+{
+	s->group = 0;
+	nu_store_rollback(s);
+}
+
+void nu_store_on_group_flush(nu_store *s, void (*flush)(void *ud), void *ud)
+{
+	s->group_flush = flush;
+	s->group_flush_ud = ud;
 }
 
 static int64_t monotonic_us(void)
@@ -278,7 +322,7 @@ int nu_store_commit(nu_store *s, nu_error *err)
 
 	if (!s->tx_depth)
 		return nu_error_set(err, NU_ESTATE, "no transaction to commit");
-	if (nu_store_exec(s, "COMMIT", err) < 0) {
+	if (step_cached(s, "COMMIT", err) < 0) {
 		nu_store_rollback(s);
 		return NU_EDB;
 	}
@@ -294,15 +338,15 @@ void nu_store_rollback(nu_store *s)
 	s->tx_depth = 0;
 	s->sp_depth = 0;
 	s->sp_doomed = 0;
+	s->group = 0;
 }
 
 int nu_store_in_tx(nu_store *s)
 {
-	return !sqlite3_get_autocommit(s->db);
+	return !sqlite3_get_autocommit(s->db) && !s->group;
 }
 
 /* ROLLBACK TO keeps the savepoint open; RELEASE then closes it. */
-static int step_cached(nu_store *s, const char *sql, nu_error *err);
 
 static void nu_store_rollback_to_outer(nu_store *s)
 {

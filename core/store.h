@@ -71,7 +71,23 @@ int nu_store_exec(nu_store *s, const char *sql, nu_error *err);
 int  nu_store_begin(nu_store *s, nu_error *err);
 int  nu_store_commit(nu_store *s, nu_error *err);
 void nu_store_rollback(nu_store *s);
+/* Whether a transaction of a caller's own is open (a commit group's,
+ * below, does not count: beginning one ends the group). */
 int  nu_store_in_tx(nu_store *s);
+
+/* Commit groups: writers whose only promise is "durable before the
+ * answer" (event ingest over HTTP) share one transaction per event-loop
+ * turn, because SQLite's cost is per commit, not per row. The first
+ * member opens it (BEGIN IMMEDIATE), later ones join; the owner commits
+ * it and then answers every member. Anyone else calling nu_store_begin
+ * meanwhile makes the store call the flush hook first, so the group
+ * never holds up, or mixes with, another writer's transaction. */
+int  nu_store_group_join(nu_store *s, nu_error *err);
+int  nu_store_group_open(const nu_store *s);
+int  nu_store_group_commit(nu_store *s, nu_error *err);
+void nu_store_group_rollback(nu_store *s);
+/* flush(ud) must end the group (commit or roll back) before returning. */
+void nu_store_on_group_flush(nu_store *s, void (*flush)(void *ud), void *ud);
 
 /* Savepoints make a multi-statement change (a merge, an import row) atomic
  * whether or not the caller holds a transaction. */

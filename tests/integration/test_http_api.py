@@ -31,6 +31,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from email import policy
 
@@ -106,6 +107,7 @@ NOT_FOUND = b"Not Found\n"
 # (checked against /metrics), and the events it was told were accepted.
 SEEN = {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}
 INGESTED = {"accepted": 0, "duplicate": 0, "rejected": 0}
+TALLY_LOCK = threading.Lock()   # the group-commit scenario posts from many threads
 BAD_TOKENS = [0]
 PORT = None
 
@@ -162,7 +164,8 @@ def request(method, path, body=None, token=None, headers=None, port=None, conn=N
         if conn is None:
             c.close()
     if count and (port is None or port == PORT):
-        SEEN["%dxx" % (r.status // 100)] += 1
+        with TALLY_LOCK:
+            SEEN["%dxx" % (r.status // 100)] += 1
     return Resp(r.status, r.headers, data)
 
 
@@ -172,9 +175,10 @@ def post_events(body, token=INGEST, content_type=None):
     r = request("POST", "/v1/events", body, token=token, headers=headers)
     a = r.json() or {}
     if isinstance(a, dict) and "accepted" in a:
-        INGESTED["accepted"] += a["accepted"]
-        INGESTED["duplicate"] += a["duplicates"]
-        INGESTED["rejected"] += a["rejected"]
+        with TALLY_LOCK:
+            INGESTED["accepted"] += a["accepted"]
+            INGESTED["duplicate"] += a["duplicates"]
+            INGESTED["rejected"] += a["rejected"]
     return r
 
 
@@ -852,6 +856,89 @@ def scenario_metrics():
        "%s -> %s" % (n, n2))
 
 
+def scenario_group_commit():
+    """Concurrent single-event POSTs share commits (api_group.c): each is
+    answered only after its event is stored, a bad one is refused alone,
+    two with one dedupe key store one event, and a write of another route
+    arriving in the middle ends the group without losing anything."""
+    n = 48
+    barrier = threading.Barrier(n + 1)
+    results = [None] * (n + 1)
+    before = metrics_now()
+
+    def one(i):
+        if i == 7:
+            body = {"type": "Bad Type!", "email": "group7@x.cn"}
+        elif i in (11, 12):
+            body = {"type": "page.viewed", "email": "group-dup@x.cn", "dedupe_key": "group-dup"}
+        else:
+            body = {"type": "page.viewed", "email": "group%d@x.cn" % i, "props": {"i": i}}
+        barrier.wait()
+        r = post_events(body)
+        results[i] = (r.status, r.json() or {}, db("SELECT count(*) FROM event WHERE type = 'page.viewed'"
+                                                  " AND json_extract(props, '$.i') = ?", i))
+
+    def patch():
+        barrier.wait()
+        results[n] = request("PATCH", "/v1/leads/email:bob@x.cn", {"group_probe": "yes"},
+                             token=ADMIN)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)] + [threading.Thread(target=patch)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    good = [i for i in range(n) if i not in (7, 11, 12)]
+    eq([results[i][0] for i in good], [202] * len(good), "group: %d concurrent single POSTs -> 202" % len(good))
+    eq([results[i][2] for i in good], [1] * len(good),
+       "group: ... and each event was in the database when its 202 arrived")
+    eq(error_of(Resp(results[7][0], {}, json.dumps(results[7][1]).encode()))[0], 400,
+       "group: the bad event among them -> 400, alone")
+    eq(sorted((results[i][0], results[i][1].get("accepted"), results[i][1].get("duplicates")) for i in (11, 12)),
+       [(202, 0, 1), (202, 1, 0)], "group: two POSTs with one dedupe key in one group -> one stored, one duplicate")
+    eq(db("SELECT count(*) FROM event WHERE dedupe_key = 'group-dup'"), 1, "group: ... one row")
+    ok(results[n].status == 200, "group: a PATCH in the middle of the group -> 200", repr(results[n]))
+    eq(db("SELECT json_extract(custom, '$.group_probe') FROM lead WHERE email = 'bob@x.cn'"), "yes",
+       "group: ... and its write is stored")
+    after = metrics_now()
+    groups = after["nurture_http_commit_groups_total"] - before["nurture_http_commit_groups_total"]
+    reqs = after["nurture_http_commit_group_requests_total"] - before["nurture_http_commit_group_requests_total"]
+    eq(reqs, float(len(good) + 2), "group: /metrics counts %d requests answered after a shared commit" % (len(good) + 2))
+    ok(1 <= groups <= reqs, "group: ... in %d commits" % groups)
+    tap.note("%d concurrent POSTs committed in %d groups" % (reqs, groups))
+
+
+def metrics_now():
+    text = request("GET", "/metrics").body.decode()
+    return {m: metric(text, m) or 0.0 for m in ("nurture_http_commit_groups_total",
+                                                "nurture_http_commit_group_requests_total")}
+
+
+def group_fails_whole(port, folder, conn):
+    """A store that cannot be written: the ingest is refused with 503 naming
+    why, nothing is kept, and the next request works again."""
+    holder = sqlite3.connect(os.path.join(folder, "d.db"), timeout=10, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        r = request("POST", "/v1/events", {"type": "page.viewed", "email": "locked@x.cn"}, token=INGEST,
+                    port=port, conn=conn)
+        status, code, _ = error_of(r)
+        ok((status, code) == (503, "unavailable") and "locked" in r.json()["error"]["message"],
+           "group: the store is locked by another process -> 503 unavailable naming it", repr(r))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    r = request("POST", "/v1/events", {"type": "page.viewed", "email": "unlocked@x.cn"}, token=INGEST,
+                port=port, conn=conn)
+    eq(r.status, 202, "group: once the lock is gone the next POST -> 202")
+    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(folder, "d.db"), uri=True, timeout=10)
+    try:
+        eq(con.execute("SELECT count(*) FROM identity WHERE value IN ('locked@x.cn', 'unlocked@x.cn')").fetchone()[0],
+           1, "group: the refused event left nothing, the next one is stored")
+    finally:
+        con.close()
+
+
 # ---------------------------------------------------------------------------
 # 7. max_connections
 
@@ -870,6 +957,7 @@ def scenario_max_connections():
               domain = "nurture.test", timeout_ms = 5000 },
   },
   http = { listen = "127.0.0.1:0", tracking_key = "%s", max_connections = 2, %s },
+  busy_timeout_ms = 300,
 }
 """ % (PLUGINS, STATE["smtp_port"], STATE["cert"], WORK, TRACK_KEY, tokens_lua()))
         subprocess.run([NURTURE, "-q", "init"], cwd=folder, env=ENV, capture_output=True, timeout=60)
@@ -891,6 +979,7 @@ def scenario_max_connections():
             eq(r3.header("Connection"), "close", "conns: ... and that connection is closed")
             r2 = request("GET", "/healthz", port=port, conn=c2)
             eq(r2.status, 200, "conns: an admitted connection keeps working")
+            group_fails_whole(port, folder, c2)
             c1.close()
             time.sleep(0.3)
             c4 = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -1075,6 +1164,7 @@ def main():
         section(scenario_bad_input)
         section(scenario_webhooks)
         section(scenario_flows)
+        section(scenario_group_commit)
         section(scenario_metrics)
         section(scenario_max_connections)
         section(scenario_cli)

@@ -1,0 +1,203 @@
+/*
+ * api_group.c — group commit for the HTTP API (api.h): requests whose
+ * only promise is "stored durably before the 202" (event ingest) share
+ * one transaction per turn of the event loop instead of one each.
+ *
+ * Why: SQLite's cost is per commit (the WAL append and its bookkeeping),
+ * not per row, and a site's forms post one event at a time. The first
+ * such request of a loop turn opens the transaction, the next ones join
+ * it, each answer is held back, and a zero-delay event commits the lot
+ * once libevent has run the requests that arrived together; only then do
+ * the 202s go out. If the commit fails, every held request gets a 503
+ * and nothing of any of them is kept: acknowledged means durable.
+ *
+ * The group never outlives the loop turn, and any other writer (another
+ * route, the engine, a plugin callback) ends it first through the
+ * store's flush hook, so it never mixes with their transactions.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include "api.h"
+#include "log.h"
+
+/* Past this many held answers the group commits at once: a bound on how
+ * long the first request of a big burst waits for its answer. */
+#define GROUP_MAX_MEMBERS 256
+
+typedef struct held_answer {
+	struct evhttp_request *req;
+	int status;
+	char *body;                    /* JSON text */
+	nu_api_ingest_counts counts;
+} held_answer;
+
+struct nu_api_group {
+	nu_httpd *h;
+	struct event *flush_ev;
+	held_answer *held;
+	size_t n, cap;
+};
+
+static void flush_now(nu_api_group *g);
+
+static void on_flush_event(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	flush_now(arg);
+}
+
+static void on_store_flush(void *arg)
+{
+	flush_now(arg);
+}
+
+nu_api_group *nu_api_group_new(nu_httpd *h)
+{
+	nu_api_group *g = calloc(1, sizeof *g);
+
+	if (!g)
+		return NULL;
+	g->h = h;
+	if (!(g->flush_ev = event_new(h->base, -1, 0, on_flush_event, g))) {
+		free(g);
+		return NULL;
+	}
+	nu_store_on_group_flush(nu_engine_store(h->opt.engine), on_store_flush, g);
+	return g;
+}
+
+void nu_api_group_free(nu_api_group *g)
+{
+	if (!g)
+		return;
+	flush_now(g);
+	nu_store_on_group_flush(nu_engine_store(g->h->opt.engine), NULL, NULL);
+	event_free(g->flush_ev);
+	free(g->held);
+	free(g);
+}
+
+int nu_api_group_join(nu_api_req *r, nu_error *err)
+{
+	/* Whatever the request turns out to hold, the group ends this turn:
+	 * the write lock is never held past it. */
+	event_active(r->h->group->flush_ev, 0, 0);
+	return nu_store_group_join(r->s, err);
+}
+
+/* Adds what the committed requests stored to the server's counters. */
+static void count_ingest(nu_httpd *h, const nu_api_ingest_counts *c)
+{
+	h->n.events_accepted += c->accepted;
+	h->n.events_duplicate += c->duplicates;
+	h->n.events_rejected += c->rejected;
+}
+
+/* {"error": {"code": "unavailable", "message": "nothing was stored: …"}} */
+static char *unavailable_body(const nu_error *err)
+{
+	char msg[sizeof err->msg + 32];
+	json_t *o;
+	char *text;
+
+	snprintf(msg, sizeof msg, "nothing was stored: %s", err->msg);
+	o = json_pack("{s:{s:s,s:s}}", "error", "code", "unavailable", "message", msg);
+	text = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	json_decref(o);
+	return text;
+}
+
+static void answer_held(nu_api_group *g, int committed, const nu_error *err)
+{
+	char *failed = committed ? NULL : unavailable_body(err);
+	size_t accepted = 0;
+
+	for (size_t i = 0; i < g->n; i++) {
+		held_answer *a = &g->held[i];
+		if (committed) {
+			count_ingest(g->h, &a->counts);
+			accepted += a->counts.accepted;
+			nu_api_reply(g->h, a->req, a->status, "application/json", a->body, strlen(a->body));
+		} else {
+			nu_api_reply(g->h, a->req, 503, "application/json", failed ? failed : "{}",
+				     failed ? strlen(failed) : 2);
+		}
+		free(a->body);
+	}
+	free(failed);
+	g->n = 0;
+	if (accepted && g->h->opt.wake)
+		g->h->opt.wake(g->h->opt.wake_ud);
+}
+
+static void flush_now(nu_api_group *g)
+{
+	nu_store *s = nu_engine_store(g->h->opt.engine);
+	nu_error err = { 0 };
+	int committed = 1;
+
+	if (nu_store_group_open(s) && !(committed = nu_store_group_commit(s, &err) == NU_OK))
+		nu_err("http: a commit group of %zu requests failed: %s", g->n, err.msg);
+	if (committed && g->n) {
+		g->h->n.commit_groups++;
+		g->h->n.group_requests += g->n;
+	}
+	answer_held(g, committed, &err);
+}
+
+void nu_api_group_flush(nu_httpd *h)
+{
+	if (h->group && (h->group->n || nu_store_group_open(nu_engine_store(h->opt.engine))))
+		flush_now(h->group);
+}
+
+void nu_api_group_abort(nu_api_req *r, const nu_error *err)
+{
+	nu_api_group *g = r->h->group;
+
+	nu_store_group_rollback(r->s);
+	if (g->n)
+		nu_err("http: a commit group of %zu requests was rolled back: %s", g->n, err->msg);
+	answer_held(g, 0, err);
+}
+
+static int hold(nu_api_group *g, const held_answer *a)
+{
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 32;
+		held_answer *more = realloc(g->held, cap * sizeof *more);
+		if (!more)
+			return -1;
+		g->held = more;
+		g->cap = cap;
+	}
+	g->held[g->n++] = *a;
+	return 0;
+}
+
+void nu_api_group_answer(nu_api_req *r, int status, json_t *body, const nu_api_ingest_counts *counts)
+{
+	nu_api_group *g = r->h->group;
+	held_answer a = { r->req, status, NULL, *counts };
+
+	a.body = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	json_decref(body);
+	r->answered = 1;
+	if (!a.body || hold(g, &a) < 0) {
+		/* No memory to wait: commit what there is, then answer this one. */
+		flush_now(g);
+		count_ingest(g->h, counts);
+		if (a.body)
+			nu_api_reply(g->h, r->req, status, "application/json", a.body, strlen(a.body));
+		else
+			nu_api_reply(g->h, r->req, 500, "application/json", "{}", 2);
+		free(a.body);
+		return;
+	}
+	if (g->n >= GROUP_MAX_MEMBERS)
+		flush_now(g);
+}
