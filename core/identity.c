@@ -198,7 +198,8 @@ static int resolve_locked(nu_store *s, const nu_identity *ids, size_t n,
 		res->attached++;
 	}
 	res->lead_id = survivor;
-	if (a->attrs && !res->created)
+	if (a->attrs && !res->created &&
+	    (!(a->flags & NU_LEAD_ONLY_ON_NEW_IDENTITY) || res->attached || res->merged))
 		return nu_lead_update(s, survivor, a->attrs, a->flags, a->source, a->upd, err);
 	return NU_OK;
 }

@@ -259,8 +259,8 @@ static int event_lead(nu_store *s, json_t *rec, const char *source,
 		if (ids[i].kind == NU_ID_EMAIL || ids[i].kind == NU_ID_PHONE)
 			json_object_set_new(contact, nu_identity_kind_name(ids[i].kind),
 					    json_string(ids[i].value));
-	int rc = nu_identity_resolve_with(s, ids, n, source, contact, 0, &res->resolve,
-					  &res->update, err);
+	int rc = nu_identity_resolve_with(s, ids, n, source, contact, NU_LEAD_ONLY_ON_NEW_IDENTITY,
+					  &res->resolve, &res->update, err);
 	json_decref(contact);
 	return rc;
 }

@@ -23,6 +23,11 @@ enum nu_lead_field {
 
 /* Replace values that are already set (default: only fill blanks). */
 #define NU_LEAD_OVERWRITE 0x1u
+/* For identity resolution: give a lead that was found (not created) the
+ * attributes only when this record attached or merged identities — an
+ * event's contact fields are news only then, and the update is the
+ * dearest part of ingesting an event of a known lead. */
+#define NU_LEAD_ONLY_ON_NEW_IDENTITY 0x2u
 
 typedef struct nu_lead {
 	int64_t id;

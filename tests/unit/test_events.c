@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include "events.h"
 #include "identity.h"
+#include "ingest.h"
 #include "testutil.h"
 
 static void dedupe_key_stores_one_event(void **state)
@@ -31,6 +32,41 @@ static void dedupe_key_stores_one_event(void **state)
 	assert_int_equal(test_query_int(&t, "SELECT count(*) FROM event WHERE id = ? AND"
 					" json_extract(props, '$.form') = 'whitepaper'", id1), 1);
 	json_decref(props);
+	test_db_close(&t);
+}
+
+static int64_t ingest(struct test_db *t, const char *json)
+{
+	json_t *rec = json_loads(json, 0, NULL);
+	nu_ingest_result res;
+	nu_error err;
+
+	assert_non_null(rec);
+	if (nu_ingest_event(t->s, rec, "api", &res, &err) != NU_OK)
+		fail_msg("ingest %s: %s", json, err.msg);
+	json_decref(rec);
+	return res.resolve.lead_id;
+}
+
+/* An event's email and phone fill the lead's contact fields when they are
+ * new to it; the events of a known lead leave the lead row alone. */
+static void event_contacts_fill_only_when_new(void **state)
+{
+	struct test_db t;
+	int64_t lead;
+
+	(void)state;
+	test_db_open(&t);
+	lead = ingest(&t, "{\"type\": \"page.viewed\", \"email\": \"Wang.Li@X.cn\"}");
+	assert_int_equal(test_query_int(&t, "SELECT count(*) FROM lead WHERE id = ? AND email = 'wang.li@x.cn'"
+					" AND phone IS NULL", lead), 1);
+	int64_t history = test_query_int(&t, "SELECT count(*) FROM lead_history WHERE lead_id = ?", lead);
+	assert_int_equal(ingest(&t, "{\"type\": \"page.viewed\", \"email\": \"wang.li@x.cn\"}"), lead);
+	assert_int_equal(test_query_int(&t, "SELECT count(*) FROM lead_history WHERE lead_id = ?", lead), history);
+	assert_int_equal(ingest(&t, "{\"type\": \"form.submitted\", \"email\": \"wang.li@x.cn\","
+				    " \"phone\": \"+86 138 0013 8000\"}"), lead);
+	assert_int_equal(test_query_int(&t, "SELECT count(*) FROM lead WHERE id = ? AND phone = '+8613800138000'",
+					lead), 1);
 	test_db_close(&t);
 }
 
@@ -108,6 +144,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(dedupe_key_stores_one_event),
 		cmocka_unit_test(bad_events_refused),
+		cmocka_unit_test(event_contacts_fill_only_when_new),
 		cmocka_unit_test(timeline_newest_first_and_paged),
 	};
 	return cmocka_run_group_tests_name("events", tests, NULL, NULL);
