@@ -299,32 +299,53 @@ static int goal_met(nu_engine *e, const nu_flow *f, const char *key, const char 
 	return !props || nu_json_where_matches(json_object_get(goal, "where"), props);
 }
 
-/* Ends the lead's waiting runs whose goal `key` is met by `value`. Each run
- * is judged by the version it is pinned to, not by what is deployed now. */
-static int end_goal_runs(nu_engine *e, int64_t lead_id, const char *key, const char *value,
-			 log_event *ev, nu_error *err)
+/* The lead's waiting runs (at most 64, which no sane set of flows
+ * reaches: a lead is in each flow at most once at a time). */
+typedef struct waiting_runs {
+	struct { int64_t id; char sha[NU_SHA_HEX]; } run[64];
+	size_t n;
+} waiting_runs;
+
+static int find_waiting_runs(nu_engine *e, int64_t lead_id, waiting_runs *w, nu_error *err)
 {
 	sqlite3_stmt *st = nu_store_stmt(e->s, "SELECT id, sha FROM run WHERE lead_id = ?"
 					 " AND status = 'waiting'", err);
-	struct { int64_t id; char sha[NU_SHA_HEX]; } runs[64];
-	size_t n = 0;
 
+	w->n = 0;
 	if (!st)
 		return NU_EDB;
 	sqlite3_bind_int64(st, 1, lead_id);
-	while (n < 64 && sqlite3_step(st) == SQLITE_ROW) {
-		runs[n].id = sqlite3_column_int64(st, 0);
-		snprintf(runs[n++].sha, NU_SHA_HEX, "%s", sqlite3_column_text(st, 1));
+	while (w->n < 64 && sqlite3_step(st) == SQLITE_ROW) {
+		w->run[w->n].id = sqlite3_column_int64(st, 0);
+		snprintf(w->run[w->n++].sha, NU_SHA_HEX, "%s", sqlite3_column_text(st, 1));
 	}
 	sqlite3_reset(st);
-	for (size_t i = 0; i < n; i++) {
-		const nu_flow *f = nu_engine_version(e, runs[i].sha, err);
+	return NU_OK;
+}
+
+/* Ends the waiting runs whose goal `key` is met by `value`. Each run is
+ * judged by the version it is pinned to, not by what is deployed now. */
+static int end_goal_runs_of(nu_engine *e, const waiting_runs *w, const char *key,
+			    const char *value, log_event *ev, nu_error *err)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		const nu_flow *f = nu_engine_version(e, w->run[i].sha, err);
 		if (!f)
 			return NU_EDB;
-		if (goal_met(e, f, key, value, ev) && nu_run_end(e, runs[i].id, "goal", NULL, err) < 0)
+		if (goal_met(e, f, key, value, ev) && nu_run_end(e, w->run[i].id, "goal", NULL, err) < 0)
 			return NU_EDB;
 	}
 	return NU_OK;
+}
+
+static int end_goal_runs(nu_engine *e, int64_t lead_id, const char *key, const char *value,
+			 nu_error *err)
+{
+	waiting_runs w;
+
+	if (find_waiting_runs(e, lead_id, &w, err) < 0)
+		return NU_EDB;
+	return end_goal_runs_of(e, &w, key, value, NULL, err);
 }
 
 /* A lead that already reached a flow's stage or tag goal is not enrolled. */
@@ -619,8 +640,12 @@ static int on_event(nu_engine *e, int64_t lead_id, log_event *ev, nu_error *err)
 		    nu_rule_apply(e, f, lead_id, ev->id, err) < 0)
 			return NU_EDB;
 	}
-	if (deliver(e, lead_id, ev, err) < 0 ||
-	    end_goal_runs(e, lead_id, "event", type, ev, err) < 0)
+	/* A lead with no waiting run has no subscription either: one query
+	 * then answers both questions for most events. */
+	waiting_runs w;
+	if (find_waiting_runs(e, lead_id, &w, err) < 0 ||
+	    (w.n && (deliver(e, lead_id, ev, err) < 0 ||
+		     end_goal_runs_of(e, &w, "event", type, ev, err) < 0)))
 		return NU_EDB;
 	for (size_t i = 0; i < e->nflows; i++) {
 		const nu_flow *f = &e->flows[i].flow;
@@ -640,7 +665,7 @@ static int on_change(nu_engine *e, int64_t lead_id, const char *key, const char 
 	char why[200];
 	int64_t run;
 
-	if (end_goal_runs(e, lead_id, key, value, NULL, err) < 0)
+	if (end_goal_runs(e, lead_id, key, value, err) < 0)
 		return NU_EDB;
 	for (size_t i = 0; i < e->nflows; i++) {
 		const nu_flow *f = &e->flows[i].flow;
