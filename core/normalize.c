@@ -260,23 +260,37 @@ static int email_shape(const char *s, size_t n, const char *q,
 	return 0;
 }
 
+static int email_norm(const char *p, size_t n, const char *q, char *out, size_t outlen,
+		      char *err, size_t errlen)
+{
+	char buf[NU_EMAIL_MAX + 1];
+	size_t len = 0;
+
+	if (email_fold(p, n, buf, &len, q, err, errlen) < 0 ||
+	    email_shape(buf, len, q, err, errlen) < 0)
+		return -1;
+	return emit(buf, len, out, outlen, "email", q, err, errlen);
+}
+
 int nu_norm_email(const char *in, char *out, size_t outlen,
                   char *err, size_t errlen)
 {
-	char buf[NU_EMAIL_MAX + 1], q[QUOTE_BUFSZ];
+	char q[QUOTE_BUFSZ];
 	const char *p;
-	size_t n, len = 0;
+	size_t n;
 
 	if (out && outlen)
 		out[0] = '\0';
 	trim(in, &p, &n);
 	if (n == 0)
 		return nu_fail_msg(err, errlen, "email is empty");
+	/* Every ingested event normalises an email, and quoting it for a
+	 * message costs about as much as checking it: quote only when there
+	 * is a message to write, by checking again. */
+	if (email_norm(p, n, "", out, outlen, NULL, 0) == 0)
+		return 0;
 	quote(p, n, q);
-	if (email_fold(p, n, buf, &len, q, err, errlen) < 0 ||
-	    email_shape(buf, len, q, err, errlen) < 0)
-		return -1;
-	return emit(buf, len, out, outlen, "email", q, err, errlen);
+	return email_norm(p, n, q, out, outlen, err, errlen);
 }
 
 /* ------------------------------------------------------------------ phone */
