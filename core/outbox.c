@@ -316,6 +316,13 @@ int nu_outbox_dispatch(nu_engine *e, int *did, nu_error *err)
 		return NU_OK;
 	if (claim(e, batch, &n, err) < 0)
 		return NU_EDB;
+	/* The claim is committed: each send is 'sending' before any provider
+	 * hears of it. Channels that answer at once (the mock, the built-in
+	 * test channel, a refusal) complete inside this loop; their outcomes
+	 * share one transaction instead of a commit each. A crash before it
+	 * commits leaves them 'sending', which recovery treats like any send
+	 * in doubt. */
+	int shared = n && nu_store_begin(e->s, err) == NU_OK;
 	e->dispatching = 1;
 	for (size_t i = 0; i < n; i++) {
 		const nu_channel *ch = nu_engine_channel(e, batch[i].channel);
@@ -326,6 +333,10 @@ int nu_outbox_dispatch(nu_engine *e, int *did, nu_error *err)
 		json_decref(batch[i].message);
 	}
 	e->dispatching = 0;
+	if (shared && rc == NU_OK)
+		rc = nu_store_commit(e->s, err);
+	else if (shared)
+		nu_store_rollback(e->s);
 	*did += (int)n;
 	return rc;
 }
