@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <event2/event.h>
+#include "checkpoint.h"
 #include "daemon.h"
 #include "flows.h"
-#include "checkpoint.h"
 #include "httpd.h"
 #include "log.h"
 
@@ -87,6 +87,14 @@ static void reload_if_deployed(struct daemon *d)
 }
 
 /* Pumps, then arms the timer for the next due wait. */
+/* The engine's share of one loop turn: past it the engine stops at the
+ * next transaction boundary and lets waiting requests in, so a burst of
+ * events (a big batch, a campaign's timers all due at 10:00) adds at
+ * most this to anyone's answer time. */
+#define TURN_BUDGET_US 5000
+
+static void wake_soon(void *arg);
+
 static void work(struct daemon *d)
 {
 	nu_store *s = nu_engine_store(d->e);
@@ -94,7 +102,8 @@ static void work(struct daemon *d)
 	int did;
 
 	reload_if_deployed(d);
-	if (nu_engine_pump(d->e, &did, &d->err) < 0) {
+	int more;
+	if (nu_engine_pump_for(d->e, d->opt->once ? 0 : TURN_BUDGET_US, &did, &more, &d->err) < 0) {
 		/* A database error: log it and try again shortly rather than
 		 * die; nothing was committed for the failed batch. */
 		nu_err("engine: %s", d->err.msg);
@@ -105,6 +114,11 @@ static void work(struct daemon *d)
 	d->data_version = data_version(s);
 	if (did)
 		nu_debug("engine: %d steps", did);
+	if (more && !d->opt->once) {
+		/* Let the requests that came meanwhile in, then go on. */
+		wake_soon(d);
+		return;
+	}
 	if (d->opt->once) {
 		event_base_loopexit(d->base, NULL);
 		return;

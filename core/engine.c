@@ -12,6 +12,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "engine_private.h"
 #include "events.h"
 #include "leads.h"
@@ -697,6 +698,24 @@ int nu_engine_on_score(nu_engine *e, int64_t lead_id, const char *which, double 
 	return NU_OK;
 }
 
+static int64_t monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Whether the pump's turn is over (nu_engine_pump_for); remembers it.
+ * A turn always gets one unit of work done, so it cannot stall. */
+static int turn_over(nu_engine *e)
+{
+	if (e->turn_deadline_us && !e->turn_cut && e->turn_units &&
+	    monotonic_us() >= e->turn_deadline_us)
+		e->turn_cut = 1;
+	return e->turn_cut;
+}
+
 /* Reads up to BATCH rows past the cursor of one log. */
 static int read_log(nu_engine *e, const char *cursor, const char *sql, int *did, nu_error *err)
 {
@@ -722,21 +741,30 @@ static int read_log(nu_engine *e, const char *cursor, const char *sql, int *did,
 	last = from;
 	for (size_t i = 0; i < n; i++) {
 		int64_t lead;
-		if (rc == NU_OK && nu_lead_live_id(e->s, rows[i].lead, &lead, err) == NU_OK) {
-			if (!strcmp(cursor, "event")) {
+		/* Out of time: the rest stay past the cursor for the next turn. */
+		if (rc == NU_OK && !turn_over(e)) {
+			int live = nu_lead_live_id(e->s, rows[i].lead, &lead, err);
+			if (live == NU_OK && !strcmp(cursor, "event")) {
 				log_event ev = { rows[i].id, rows[i].at, rows[i].a, rows[i].props, NULL, 0 };
 				rc = on_event(e, lead, &ev, err);
 				json_decref(ev.props);
-			} else
+			} else if (live == NU_OK) {
 				rc = on_change(e, lead, !strcmp(cursor, "tag_change") ? "tag" : "stage",
 					       rows[i].a, err);
-			last = rows[i].id;
+			} else if (live == NU_EDB) {
+				rc = live;
+			}
+			/* A row of a lead that no longer exists is passed over. */
+			if (rc == NU_OK) {
+				last = rows[i].id;
+				(*did)++;
+				e->turn_units++;
+			}
 		}
 		free(rows[i].a);
 		free(rows[i].props);
 	}
-	*did += (int)n;
-	return rc == NU_OK && n ? cursor_set(e->s, cursor, last, err) : rc;
+	return rc == NU_OK && last != from ? cursor_set(e->s, cursor, last, err) : rc;
 }
 
 /* A wait came due: give a timer its result, then step the run. */
@@ -815,10 +843,12 @@ static int fire_due(nu_engine *e, int *did, nu_error *err)
 		w[n++].seq = sqlite3_column_int64(st, 2);
 	}
 	sqlite3_reset(st);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n && !turn_over(e); i++) {
 		if (fire(e, w[i].due, w[i].run, w[i].seq, err) < 0)
 			return NU_EDB;
-	*did += (int)n;
+		(*did)++;
+		e->turn_units++;
+	}
 	return NU_OK;
 }
 
@@ -848,8 +878,19 @@ static int pump_once(nu_engine *e, int *did, nu_error *err)
 
 int nu_engine_pump(nu_engine *e, int *did, nu_error *err)
 {
+	int more;
+
+	return nu_engine_pump_for(e, 0, did, &more, err);
+}
+
+int nu_engine_pump_for(nu_engine *e, int64_t budget_us, int *did, int *more, nu_error *err)
+{
 	int total = 0, round;
 
+	e->turn_deadline_us = budget_us > 0 ? monotonic_us() + budget_us : 0;
+	e->turn_cut = 0;
+	e->turn_units = 0;
+	*more = 0;
 	/* Each round may cause more work (a step tags a lead, a send
 	 * completes); go until a round finds nothing, with a bound so a flow
 	 * that loops through tags cannot spin the loop forever. */
@@ -859,9 +900,11 @@ int nu_engine_pump(nu_engine *e, int *did, nu_error *err)
 		    (!e->no_dispatch && nu_outbox_dispatch(e, &round, err) < 0))
 			return NU_EDB;
 		total += round;
-		if (!round)
+		*more = e->turn_cut;
+		if (!round || *more)
 			break;
 	}
+	e->turn_deadline_us = 0;
 	if (did)
 		*did = total;
 	return NU_OK;

@@ -129,6 +129,11 @@ int nu_engine_enroll(nu_engine *e, const char *flow, int64_t lead_id,
  * store's clock, sends. Runs its own transactions. *did counts steps. */
 int nu_engine_pump(nu_engine *e, int *did, nu_error *err);
 
+/* The same, stopping at a transaction boundary once budget_us of work is
+ * done, so a burst of events cannot hold an event loop for long: *more
+ * says work was left for the next call. */
+int nu_engine_pump_for(nu_engine *e, int64_t budget_us, int *did, int *more, nu_error *err);
+
 /* Moves a clock to `target`, stopping at each due wait on the way so every
  * timer fires at its own time, pumping at each stop. set_clock(ud, t) must
  * make the store's clock read t. Used by flow tests and `nurture clock`. */

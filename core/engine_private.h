@@ -32,6 +32,9 @@ struct nu_engine {
 	void (*wakeup)(void *ud);
 	void *wakeup_ud;
 	struct { int64_t second; int count; } rate_windows[8];   /* by policy.rates index */
+	int64_t turn_deadline_us;       /* monotonic; 0: pump until done */
+	int turn_cut;                   /* the deadline stopped a pump with work left */
+	int turn_units;                 /* events and timers handled this turn */
 };
 
 /* engine.c */

@@ -994,6 +994,54 @@ static void unknown_channel_fails_the_send_not_the_run(void **state)
 	env_close(&v);
 }
 
+/* ---- 10b. a pump with a time budget ------------------------------------------------ */
+
+/* nu_engine_pump_for stops at a transaction boundary once its budget is
+ * spent and says work is left; every call makes progress; nothing is
+ * skipped or done twice across the cut. */
+static void pump_budget_cuts_and_resumes(void **state)
+{
+	struct env v;
+	nu_error err;
+	int did, more, calls = 0, total = 0;
+	int64_t l, leads[350];
+
+	(void)state;
+	env_open(&v);
+	deploy(&v, "return { name = \"greeter\", trigger = { event = \"signed.up\" },\n"
+		   "  run = function(lead, event) send(\"test\", { n = event.n }) end }\n");
+	for (int i = 0; i < 350; i++) {
+		char props[32], email[48];
+		snprintf(props, sizeof props, "{\"n\": %d}", i);
+		snprintf(email, sizeof email, "budget%d@example.com", i);
+		l = lead(&v, email);
+		if (i < 300)
+			event(&v, l, "signed.up", props);
+		leads[i] = l;
+	}
+	/* A budget of 1 us: each call does one unit of work, then yields. */
+	do {
+		if (nu_engine_pump_for(v.e, 1, &did, &more, &err) != NU_OK)
+			fail_msg("pump_for: %s", err.msg);
+		assert_true(did > 0 || !more);
+		total += did;
+		calls++;
+	} while (more && calls < 5000);
+	assert_false(more);
+	assert_true(calls > 10);
+	assert_true(total >= 300);
+	assert_int_equal(qint(&v, "SELECT count(*) FROM outbox", -1), 300);
+	assert_int_equal(qint(&v, "SELECT count(DISTINCT json_extract(message, '$.n')) FROM outbox", -1), 300);
+	assert_int_equal(qint(&v, "SELECT count(*) FROM run WHERE status = 'completed'", -1), 300);
+	/* Unlimited, it all happens in one call. */
+	for (int i = 300; i < 350; i++)
+		event(&v, leads[i], "signed.up", "{\"n\": 1000}");
+	assert_int_equal(nu_engine_pump_for(v.e, 0, &did, &more, &err), NU_OK);
+	assert_false(more);
+	assert_int_equal(qint(&v, "SELECT count(*) FROM outbox", -1), 350);
+	env_close(&v);
+}
+
 /* ---- 11. split{} on replay -------------------------------------------------------- */
 
 static void split_arm_is_replayed(void **state)
@@ -1056,6 +1104,7 @@ int main(void)
 		cmocka_unit_test(merge_moves_waiting_runs),
 		cmocka_unit_test(unknown_channel_fails_the_send_not_the_run),
 		cmocka_unit_test(split_arm_is_replayed),
+		cmocka_unit_test(pump_budget_cuts_and_resumes),
 	};
 
 	nu_log_set_level(NU_LOG_WARN);
