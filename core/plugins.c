@@ -4,8 +4,9 @@
  * Loading follows the Redis/Postfix rules: refuse a file that others could
  * have written (group/world-writable, or owned by someone other than root
  * or us); dlopen with RTLD_NOW|RTLD_LOCAL so a missing symbol fails now
- * and plugins cannot bind to each other; one entry symbol; the ABI major
- * must match. Channels registered during load() are kept aside and only
+ * and plugins cannot bind to each other; one entry symbol; the
+ * descriptor's struct_size must cover what this ABI needs before any
+ * other member is read, and the ABI major must match. Channels registered during load() are kept aside and only
  * handed to the engine when load() succeeds, so a refusal undoes itself
  * by dropping them.
  */
@@ -46,7 +47,8 @@ struct nu_plugin {
 	nu_plugins *reg;
 	char *path;
 	void *dl;
-	const nu_plugin_desc *desc;
+	const nu_plugin_desc *desc;  /* &desc_copy once checked, else NULL */
+	nu_plugin_desc desc_copy;    /* the plugin's descriptor, as far as both sides know it */
 	json_t *config;              /* borrowed section of the registry config */
 	nu_host_api host;            /* this plugin's table: it may keep the pointer */
 	struct channel *chans[MAX_CHANNELS];
@@ -517,6 +519,43 @@ static void drop_channels(nu_plugin *p)
 	p->nchans = 0;
 }
 
+/* The descriptor of ABI 2.0: everything up to unload. */
+#define DESC_2_0_SIZE (offsetof(nu_plugin_desc, unload) + sizeof(void (*)(nu_plugin *)))
+
+/* Checks the descriptor the entry returned, reading no member that its
+ * struct_size does not cover, and keeps a copy of what both sides know. */
+static int check_desc(nu_plugin *p, const nu_plugin_desc *d, nu_error *err)
+{
+	const uint32_t *words = (const uint32_t *)d;
+	uint32_t size;
+
+	if (!d)
+		return refuse(p, err, "%s returned no usable descriptor", NU_PLUGIN_ENTRY);
+	size = d->struct_size;
+	/* Before 2.0 the descriptor began with abi_major, abi_minor: a first
+	 * word of 1 is a 1.x plugin, whose descriptor had those 8 bytes. */
+	if (size == 1)
+		return refuse(p, err, "built for plugin ABI 1.%u (a descriptor without struct_size),"
+			      " this nurture speaks %d.%d: rebuild it against the %d.%d headers", words[1],
+			      NU_PLUGIN_ABI_MAJOR, NU_PLUGIN_ABI_MINOR, NU_PLUGIN_ABI_MAJOR,
+			      NU_PLUGIN_ABI_MINOR);
+	if (size >= offsetof(nu_plugin_desc, abi_minor) + sizeof d->abi_minor &&
+	    d->abi_major != NU_PLUGIN_ABI_MAJOR)
+		return refuse(p, err, "built for plugin ABI %u.%u, this nurture speaks %d.%d",
+			      d->abi_major, d->abi_minor, NU_PLUGIN_ABI_MAJOR, NU_PLUGIN_ABI_MINOR);
+	if (size < DESC_2_0_SIZE)
+		return refuse(p, err, "its descriptor is too small: struct_size %u, plugin ABI %d.0 needs"
+			      " at least %zu (set .struct_size = sizeof(nu_plugin_desc))", size,
+			      NU_PLUGIN_ABI_MAJOR, (size_t)DESC_2_0_SIZE);
+	memcpy(&p->desc_copy, d, size < sizeof p->desc_copy ? size : sizeof p->desc_copy);
+	p->desc_copy.struct_size = sizeof p->desc_copy;
+	if (!p->desc_copy.name || !p->desc_copy.load)
+		return refuse(p, err, "%s returned no usable descriptor (no name or no load)",
+			      NU_PLUGIN_ENTRY);
+	p->desc = &p->desc_copy;
+	return NU_OK;
+}
+
 static int open_and_check(nu_plugin *p, nu_error *err)
 {
 	nu_plugin_entry_fn entry;
@@ -528,12 +567,8 @@ static int open_and_check(nu_plugin *p, nu_error *err)
 	*(void **)&entry = dlsym(p->dl, NU_PLUGIN_ENTRY);
 	if (!entry)
 		return refuse(p, err, "no %s symbol: not a nurture plugin", NU_PLUGIN_ENTRY);
-	if (!(p->desc = entry()) || !p->desc->name || !p->desc->load)
-		return refuse(p, err, "%s returned no usable descriptor", NU_PLUGIN_ENTRY);
-	if (p->desc->abi_major != NU_PLUGIN_ABI_MAJOR)
-		return refuse(p, err, "built for plugin ABI %u.%u, this nurture speaks %d.%d",
-			      p->desc->abi_major, p->desc->abi_minor, NU_PLUGIN_ABI_MAJOR,
-			      NU_PLUGIN_ABI_MINOR);
+	if (check_desc(p, entry(), err) < 0)
+		return NU_EINVAL;
 	for (int i = 0; i < p->reg->n; i++)
 		if (p->reg->plugins[i]->loaded && !strcmp(p->reg->plugins[i]->desc->name, p->desc->name))
 			return refuse(p, err, "a plugin named %s is already loaded", p->desc->name);

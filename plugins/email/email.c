@@ -71,7 +71,7 @@ static int read_settings(nu_plugin *p, struct settings *s, char *err, size_t n)
 	s->cainfo = host->config_get(p, "smtp_cainfo");
 	s->from_name = host->config_get(p, "from_name");
 	const char *track = host->config_get(p, "tracking");
-	s->track = (!track || strcmp(track, "false")) && host->abi_minor >= 1;
+	s->track = !track || strcmp(track, "false");
 	tls = host->config_get(p, "smtp_require_tls");
 	s->require_tls = !tls || strcmp(tls, "false");
 	timeout = host->config_get(p, "timeout_ms");
@@ -282,7 +282,8 @@ static int email_load(nu_plugin *p, const nu_host_api *h, char *err, size_t n)
 }
 
 static const nu_plugin_desc desc = {
-	NU_PLUGIN_ABI_MAJOR, NU_PLUGIN_ABI_MINOR, "email", "0.1", email_load, NULL,
+	.struct_size = sizeof(nu_plugin_desc), .abi_major = NU_PLUGIN_ABI_MAJOR,
+	.abi_minor = NU_PLUGIN_ABI_MINOR, .name = "email", .version = "0.1", .load = email_load,
 };
 
 NU_EXPORT const nu_plugin_desc *nurture_plugin_entry(void)

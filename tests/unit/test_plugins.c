@@ -52,14 +52,16 @@ static void bad_plugins_are_refused_with_reasons(void **state)
 
 	(void)state;
 	env_open(&v);
-	refused(&v, "bad-abi_major.so", "built for plugin ABI 99.0");
+	refused(&v, "bad-abi_major.so", "built for plugin ABI 99.0, this nurture speaks 2.0");
+	refused(&v, "bad-abi_v1.so", "built for plugin ABI 1.1 (a descriptor without struct_size)");
+	refused(&v, "bad-small_desc.so", "its descriptor is too small: struct_size");
 	refused(&v, "bad-no_entry.so", "no nurture_plugin_entry symbol");
 	refused(&v, "bad-null_desc.so", "returned no usable descriptor");
 	refused(&v, "bad-load_fails.so", "load failed: refused on purpose");
 	/* The failing plugin's channel did not stay registered. */
 	list = nu_plugins_describe(v.r);
-	assert_int_equal(json_array_size(list), 4);
-	for (size_t i = 0; i < 4; i++) {
+	assert_int_equal(json_array_size(list), 6);
+	for (size_t i = 0; i < 6; i++) {
 		assert_string_equal(json_string_value(json_object_get(json_array_get(list, i), "status")),
 				    "refused");
 		assert_int_equal(json_array_size(json_object_get(json_array_get(list, i), "channels")), 0);
