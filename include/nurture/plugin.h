@@ -15,8 +15,8 @@
  * it. The host fills host->abi_minor with min(host minor, plugin minor).
  * History: 1.0; 1.1 appended track_url, register_webhook and
  * webhook_header to the host table; 2.0 gave the descriptor its
- * struct_size (a new layout, hence the major). docs/plugins.md §4 has the
- * changelog.
+ * struct_size (a new layout, hence the major) and the channel ops their
+ * check. docs/plugins.md §4 has the changelog.
  *
  * Threading: everything happens on the daemon's single event-loop thread.
  * send() must not block; it calls host->send_complete() exactly once for
@@ -85,7 +85,19 @@ typedef struct nu_channel_ops {
 	int  (*send)(void *state, const nu_message *msg);
 	/* 0 when healthy; otherwise writes a reason into buf. */
 	int  (*health)(void *state, char *buf, size_t len);
+	/* Whether a message could be sent, without sending it: 0, or -1 with
+	 * a reason in err ("template 'x' (t/x.tmpl:7): missing variable
+	 * 'topic'"). message_json is the flow's message table as JSON. The
+	 * host calls it when a flow is deployed, for each send it can read
+	 * from the source (values it cannot know are NU_CHECK_PLACEHOLDER),
+	 * and again with the real message before queueing each send: a
+	 * failure there fails the send at once. Must not block; may be NULL. */
+	int  (*check)(void *state, const char *message_json, char *err, size_t errlen);
 } nu_channel_ops;
+
+/* The value a deploy-time check sees for a message key whose value is
+ * only known when the flow runs (send("email", { topic = topic })). */
+#define NU_CHECK_PLACEHOLDER "(set at run time)"
 
 /* The provider deduplicates by op_id, so a send in doubt may be retried. */
 #define NU_CHANNEL_IDEMPOTENT 0x1u
