@@ -60,7 +60,7 @@ struct nu_plugin {
 };
 
 struct nu_plugins {
-	nu_engine *e;
+	nu_engine *e;                /* NULL: a registry for checks only (flow check, deploy) */
 	nu_http *http;               /* the daemon's client; NULL outside the daemon */
 	nu_tokens *tokens;           /* the daemon's token cache; NULL outside it */
 	json_t *config;
@@ -93,9 +93,25 @@ static const char *host_config_get(nu_plugin *p, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* Without an engine (a registry that only checks flows) there is no store:
+ * the functions that need one say so and fail. */
+static nu_store *store_of(nu_plugin *p, const char *what)
+{
+	if (p->reg->e)
+		return nu_engine_store(p->reg->e);
+	host_log(p, NU_PLOG_ERROR, "%s: no database in this command (plugins are loaded to check flows)",
+		 what);
+	return NULL;
+}
+
 static int64_t host_now(nu_plugin *p)
 {
-	return nu_store_now(nu_engine_store(p->reg->e));
+	struct timespec ts;
+
+	if (p->reg->e)
+		return nu_store_now(nu_engine_store(p->reg->e));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* From the kernel: plugins may use it for nonces, so it must differ
@@ -115,6 +131,7 @@ static uint64_t host_random(nu_plugin *p)
 
 static int channel_send(void *state, int64_t op_id, int64_t lead_id, const json_t *message,
 			nu_engine *eng);
+static int channel_check(void *state, const json_t *message, char *why, size_t len);
 
 static int host_register_channel(nu_plugin *p, const nu_channel_ops *ops)
 {
@@ -134,7 +151,8 @@ static int host_register_channel(nu_plugin *p, const nu_channel_ops *ops)
 	c->ops.struct_size = sizeof c->ops;
 	snprintf(c->name, sizeof c->name, "%s", ops->name);
 	c->plugin = p;
-	c->engine_ch = (nu_channel){ c->name, channel_send, c, (c->ops.flags & NU_CHANNEL_IDEMPOTENT) != 0 };
+	c->engine_ch = (nu_channel){ c->name, channel_send, c, (c->ops.flags & NU_CHANNEL_IDEMPOTENT) != 0,
+				     c->ops.check ? channel_check : NULL };
 	if (c->ops.init && c->ops.init(p, &c->state, err, sizeof err) < 0) {
 		snprintf(p->error, sizeof p->error, "channel %s: %s", c->name, err[0] ? err : "init failed");
 		free(c);
@@ -162,6 +180,8 @@ static void host_send_complete(nu_plugin *p, int64_t op_id, const nu_send_result
 		host_log(p, NU_PLOG_ERROR, "send_complete(%lld) without a result", (long long)op_id);
 		return;
 	}
+	if (!store_of(p, "send_complete"))
+		return;
 	if (nu_engine_send_complete(p->reg->e, op_id, status_word(res->status), res->provider_id,
 				    res->error, &err) < 0)
 		host_log(p, NU_PLOG_ERROR, "recording send %lld: %s", (long long)op_id, err.msg);
@@ -177,12 +197,17 @@ static int host_hmac(const void *key, size_t keylen, const void *data, size_t le
 static int host_emit_event(nu_plugin *p, nu_lead_id lead, const char *type,
 			   const char *props_json, const char *dedupe_key)
 {
-	nu_store *s = nu_engine_store(p->reg->e);
-	json_t *rec = json_pack("{s:I,s:s}", "lead_id", (json_int_t)lead, "type", type ? type : "");
+	nu_store *s = store_of(p, "emit_event");
+	json_t *rec;
 	nu_ingest_result res;
 	char source[80];
 	nu_error err;
-	int own = !nu_store_in_tx(s), rc;
+	int own, rc;
+
+	if (!s)
+		return -1;
+	own = !nu_store_in_tx(s);
+	rec = json_pack("{s:I,s:s}", "lead_id", (json_int_t)lead, "type", type ? type : "");
 
 	if (props_json) {
 		json_t *props = json_loads(props_json, 0, NULL);
@@ -221,12 +246,12 @@ static int host_emit_event(nu_plugin *p, nu_lead_id lead, const char *type,
 
 static int host_lead_field(nu_plugin *p, nu_lead_id lead, const char *field, char *buf, size_t len)
 {
-	nu_store *s = nu_engine_store(p->reg->e);
+	nu_store *s = store_of(p, "lead_field");
 	int kind = nu_identity_kind_lookup(field), f = nu_lead_field_lookup(field), n = -1;
 	const char *v = NULL;
 	nu_lead l;
 
-	if (nu_lead_live_id(s, lead, &lead, NULL) < 0 || nu_lead_load(s, lead, &l, NULL) < 0)
+	if (!s || nu_lead_live_id(s, lead, &lead, NULL) < 0 || nu_lead_load(s, lead, &l, NULL) < 0)
 		return -1;
 	if (f >= 0)
 		v = l.field[f];
@@ -250,12 +275,12 @@ static int host_lead_field(nu_plugin *p, nu_lead_id lead, const char *field, cha
 
 static int host_lead_by_identity(nu_plugin *p, const char *kind, const char *value, nu_lead_id *lead)
 {
-	nu_store *s = nu_engine_store(p->reg->e);
+	nu_store *s = store_of(p, "lead_by_identity");
 	int k = nu_identity_kind_lookup(kind ? kind : "");
 	nu_identity id;
 	int64_t found;
 
-	if (k < 0 || !value || nu_identity_normalize(s, k, value, &id, NULL) < 0 ||
+	if (!s || k < 0 || !value || nu_identity_normalize(s, k, value, &id, NULL) < 0 ||
 	    nu_identity_find(s, &id, &found, NULL) != NU_OK || nu_lead_live_id(s, found, &found, NULL) < 0)
 		return -1;
 	*lead = found;
@@ -475,6 +500,24 @@ static int channel_send(void *state, int64_t op_id, int64_t lead_id, const json_
 	return rc;
 }
 
+/* The engine's view of a plugin channel's check, as a send intent is
+ * recorded. */
+static int channel_check(void *state, const json_t *message, char *why, size_t len)
+{
+	struct channel *c = state;
+	char *json = nu_json_text(message);
+	int rc;
+
+	why[0] = '\0';
+	if (!json) {
+		snprintf(why, len, "out of memory");
+		return -1;
+	}
+	rc = c->ops.check(c->state, json, why, len);
+	free(json);
+	return rc < 0 ? -1 : 0;
+}
+
 /* ---- loading ------------------------------------------------------------ */
 
 static int refuse(nu_plugin *p, nu_error *err, const char *fmt, ...)
@@ -601,12 +644,12 @@ static int start(nu_plugin *p, nu_error *err)
 						      other->desc->name);
 				}
 		}
-		if (nu_engine_channel_room(p->reg->e, name) <= i) {
+		if (p->reg->e && nu_engine_channel_room(p->reg->e, name) <= i) {
 			drop_channels(p);
 			return refuse(p, err, "too many channels (the engine holds %d)", NU_MAX_CHANNELS_PUBLIC);
 		}
 	}
-	for (int i = 0; i < p->nchans; i++)
+	for (int i = 0; p->reg->e && i < p->nchans; i++)
 		nu_engine_add_channel(p->reg->e, &p->chans[i]->engine_ch, NULL);
 	p->loaded = 1;
 	nu_info("plugin %s %s loaded from %s (%d channel%s)", p->desc->name,
@@ -704,6 +747,30 @@ void nu_plugins_close(nu_plugins *r)
 	}
 	nu_tokens_close(r->tokens);
 	free(r);
+}
+
+int nu_plugins_check_message(nu_plugins *r, const char *channel, const char *message_json,
+			     char *why, size_t len)
+{
+	why[0] = '\0';
+	for (int i = 0; r && i < r->n; i++) {
+		nu_plugin *p = r->plugins[i];
+		for (int c = 0; p->loaded && c < p->nchans; c++) {
+			struct channel *ch = p->chans[c];
+			if (strcmp(ch->name, channel))
+				continue;
+			if (!ch->ops.check)
+				return 1;
+			if (!message_json)
+				return 0;
+			if (ch->ops.check(ch->state, message_json, why, len) == 0)
+				return 0;
+			if (!why[0])
+				snprintf(why, len, "no reason given");
+			return -1;
+		}
+	}
+	return 1;
 }
 
 json_t *nu_plugins_describe(nu_plugins *r)
