@@ -473,10 +473,14 @@ static int serve(nu_cli *cli, int argc, char **argv)
 
 const nu_cli_command nu_cli_flow_commands[] = {
 	{ "flow check", "FILE...", "Check flow files: syntax, spec, durations, triggers, lib modules.",
-	  "Each problem is reported as file:line: message. Nothing is written.\n", flow_check },
+	  "Each problem is reported as file:line: message. Nothing is written.\n"
+	  "With plugins.dir in the config, the plugins are loaded and each send the flow\n"
+	  "writes out, send(\"email\", { template = \"x\", ... }), is checked by its\n"
+	  "channel (the email plugin: the template exists and the message fills it).\n", flow_check },
 	{ "flow deploy", "FILE...", "Store new versions of flows; new runs start on them.",
 	  "A version is named by the SHA-256 of the flow and the flows/lib modules it\n"
-	  "requires. Runs already in flight stay on the version they started on.\n", flow_deploy },
+	  "requires. Runs already in flight stay on the version they started on. Flows\n"
+	  "are checked as by flow check first; one that fails is not stored.\n", flow_deploy },
 	{ "flow list", "", "Deployed flows and rules with their versions and runs.", "", flow_list },
 	{ "flow test", "FILE_test.lua...",
 	  "Run flow tests on a virtual clock against a temporary database (TAP output).",

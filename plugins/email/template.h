@@ -68,7 +68,8 @@ size_t email_template_vars(const email_template *t, const email_var **vars);
 
 /* 0 when values has every required variable, else -1 with err naming all
  * of the missing ones: "missing variables: first_name, lead.company" (or
- * "missing variable 'x'" for one). For a deploy-time check. */
+ * "missing variable 'x'" for one). The channel's check goes further:
+ * email_catalog_check (catalog.h). */
 int email_template_check(const email_template *t, const json_t *values, char *err, size_t errlen);
 
 /* How values (as email_template_render reads them) holds variable `name`:
