@@ -86,7 +86,9 @@ static int flow_check(nu_cli *cli, int argc, char **argv)
 			fprintf(stderr, "%s\n", err.msg);
 			bad++;
 		} else if (nu_flow_check_sends(plugins, &f, &counts, print_problem, NULL, &err) < 0) {
-			bad++;                      /* each failing send is printed */
+			if (err.code != NU_EINVAL)  /* a failing send was printed as it was found */
+				fprintf(stderr, "%s\n", err.msg);
+			bad++;
 		} else if (!cli->quiet) {
 			if (plugins) {
 				sends[0] = ';';

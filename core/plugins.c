@@ -5,10 +5,10 @@
  * have written (group/world-writable, or owned by someone other than root
  * or us); dlopen with RTLD_NOW|RTLD_LOCAL so a missing symbol fails now
  * and plugins cannot bind to each other; one entry symbol; the
- * descriptor's struct_size must cover what this ABI needs before any
- * other member is read, and the ABI major must match. Channels registered during load() are kept aside and only
- * handed to the engine when load() succeeds, so a refusal undoes itself
- * by dropping them.
+ * descriptor's struct_size is checked before any member past it is read,
+ * and the ABI major must match. Channels registered during load() are
+ * kept aside and only handed to the engine when load() succeeds, so a
+ * refusal undoes itself by dropping them.
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -569,17 +569,16 @@ static void drop_channels(nu_plugin *p)
  * struct_size does not cover, and keeps a copy of what both sides know. */
 static int check_desc(nu_plugin *p, const nu_plugin_desc *d, nu_error *err)
 {
-	const uint32_t *words = (const uint32_t *)d;
 	uint32_t size;
 
 	if (!d)
 		return refuse(p, err, "%s returned no usable descriptor", NU_PLUGIN_ENTRY);
 	size = d->struct_size;
 	/* Before 2.0 the descriptor began with abi_major, abi_minor: a first
-	 * word of 1 is a 1.x plugin, whose descriptor had those 8 bytes. */
+	 * word of 1 is a 1.x plugin, and the second (our abi_major) its minor. */
 	if (size == 1)
 		return refuse(p, err, "built for plugin ABI 1.%u (a descriptor without struct_size),"
-			      " this nurture speaks %d.%d: rebuild it against the %d.%d headers", words[1],
+			      " this nurture speaks %d.%d: rebuild it against the %d.%d headers", d->abi_major,
 			      NU_PLUGIN_ABI_MAJOR, NU_PLUGIN_ABI_MINOR, NU_PLUGIN_ABI_MAJOR,
 			      NU_PLUGIN_ABI_MINOR);
 	if (size >= offsetof(nu_plugin_desc, abi_minor) + sizeof d->abi_minor &&
