@@ -4,13 +4,15 @@
  *
  * A deploy sends the flow's Lua source as the body; it is checked exactly
  * as `nurture flow check` checks a file (lib modules come from the
- * daemon's flows/lib folder), stored by its SHA-256 and picked up by the
- * engine before the next event is read.
+ * daemon's flows/lib folder; its literal sends go to the loaded channel
+ * plugins' checks), stored by its SHA-256 and picked up by the engine
+ * before the next event is read.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "api.h"
+#include "flow_check.h"
 #include "flows.h"
 #include "why.h"
 
@@ -48,7 +50,8 @@ static void deploy_flow(nu_api_req *r)
 		nu_api_error(r, 400, "invalid", NULL, "the flow source holds a NUL byte");
 		return;
 	}
-	if (nu_flow_load_text("(request body)", r->body, r->h->opt.lib_dir, &f, &err) < 0) {
+	if (nu_flow_load_text("(request body)", r->body, r->h->opt.lib_dir, &f, &err) < 0 ||
+	    nu_flow_check_sends(r->h->opt.plugins, &f, NULL, NULL, NULL, &err) < 0) {
 		nu_flow_clear(&f);
 		nu_api_error(r, 400, "invalid_flow", NULL, "%s", err.msg);
 		return;

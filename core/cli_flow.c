@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include "daemon.h"
 #include "engine.h"
+#include "flow_check.h"
 #include "flows.h"
 #include "flowtest.h"
 #include "leads.h"
@@ -14,16 +15,67 @@
 #include "simclock.h"
 #include "timefmt.h"
 
+/* The daemon sets this before loading plugins, so their load() may use
+ * the HTTP client; other commands have no loop and leave it NULL. */
+static nu_http *http_for_plugins;
+static struct event_base *loop_for_plugins;
+
+/* Loads the plugins of --plugins DIR or the config's plugins.dir. e may be
+ * NULL: the plugins are then loaded only to check flows. */
+static int load_plugins(nu_cli *cli, nu_engine *e, const char *dir, nu_plugins **out, int *n,
+			nu_error *err)
+{
+	*n = 0;
+	if (nu_plugins_open(e, cli->cfg.plugin_config, out, err) < 0)
+		return NU_ERR;
+	nu_plugins_set_loop(*out, loop_for_plugins, http_for_plugins);
+	nu_plugins_set_tracking(*out, cli->cfg.http.public_url, cli->cfg.http.tracking_key);
+	if (!dir)
+		dir = cli->cfg.plugin_dir;
+	return dir ? nu_plugins_load_dir(*out, dir, n, err) : NU_OK;
+}
+
+/* With plugins.dir configured, flow check and deploy load the plugins, as
+ * the daemon would, to check each flow's sends against their channels
+ * (flow_check.h). *r stays NULL without plugins: nothing is checked. */
+static int plugins_for_checks(nu_cli *cli, nu_plugins **r)
+{
+	nu_error err;
+	int n;
+
+	*r = NULL;
+	if (nu_cli_load_config(cli) < 0)
+		return NU_ERR;
+	if (!cli->cfg.plugin_dir)
+		return NU_OK;
+	if (load_plugins(cli, NULL, NULL, r, &n, &err) < 0) {
+		nu_plugins_close(*r);
+		*r = NULL;
+		return nu_cli_fail("%s", err.msg), NU_ERR;
+	}
+	return NU_OK;
+}
+
+static void print_problem(void *ud, const char *problem)
+{
+	(void)ud;
+	fprintf(stderr, "%s\n", problem);
+}
+
 static int flow_check(nu_cli *cli, int argc, char **argv)
 {
+	nu_plugins *plugins;
 	int bad = 0;
 
-	(void)cli;
 	if (argc < 2)
 		return nu_cli_usage(&nu_cli_flow_commands[0], "name at least one flow file");
+	if (plugins_for_checks(cli, &plugins) < 0)
+		return NU_EXIT_FAIL;
 	for (int i = 1; i < argc; i++) {
 		nu_flow f;
 		nu_error err;
+		nu_send_counts counts;
+		char sends[120] = "";
 		size_t n = strlen(argv[i]);
 		if (n > 9 && !strcmp(argv[i] + n - 9, "_test.lua")) {
 			if (!cli->quiet)
@@ -33,13 +85,23 @@ static int flow_check(nu_cli *cli, int argc, char **argv)
 		if (nu_flow_load_file(argv[i], NULL, &f, &err) < 0) {
 			fprintf(stderr, "%s\n", err.msg);
 			bad++;
+		} else if (nu_flow_check_sends(plugins, &f, &counts, print_problem, NULL, &err) < 0) {
+			if (err.code != NU_EINVAL)  /* a failing send was printed as it was found */
+				fprintf(stderr, "%s\n", err.msg);
+			bad++;
 		} else if (!cli->quiet) {
-			printf("%s: ok (%s %s, version %.12s, %zu lib module%s)\n", argv[i], f.kind, f.name,
+			if (plugins) {
+				sends[0] = ';';
+				sends[1] = ' ';
+				nu_send_counts_text(&counts, sends + 2, sizeof sends - 2);
+			}
+			printf("%s: ok (%s %s, version %.12s, %zu lib module%s%s)\n", argv[i], f.kind, f.name,
 			       f.sha, json_object_size(f.bundle) - 1,
-			       json_object_size(f.bundle) == 2 ? "" : "s");
+			       json_object_size(f.bundle) == 2 ? "" : "s", sends);
 		}
 		nu_flow_clear(&f);
 	}
+	nu_plugins_close(plugins);
 	return bad ? NU_EXIT_FAIL : NU_EXIT_OK;
 }
 
@@ -87,6 +149,7 @@ static int deploy_remote(nu_cli *cli, int argc, char **argv)
 
 static int flow_deploy(nu_cli *cli, int argc, char **argv)
 {
+	nu_plugins *plugins = NULL;
 	nu_error err;
 	int bad = 0;
 
@@ -94,12 +157,13 @@ static int flow_deploy(nu_cli *cli, int argc, char **argv)
 		return nu_cli_usage(&nu_cli_flow_commands[1], "name at least one flow file");
 	if (nu_cli_remote(cli) == 1)
 		return deploy_remote(cli, argc, argv);
-	if (nu_cli_open(cli) < 0)
+	if (nu_cli_open(cli) < 0 || plugins_for_checks(cli, &plugins) < 0)
 		return NU_EXIT_FAIL;
 	for (int i = 1; i < argc; i++) {
 		nu_flow f;
 		int created = 0;
 		if (nu_flow_load_file(argv[i], NULL, &f, &err) == NU_OK &&
+		    nu_flow_check_sends(plugins, &f, NULL, NULL, NULL, &err) == NU_OK &&
 		    nu_store_begin(cli->store, &err) == NU_OK) {
 			if (nu_flow_deploy(cli->store, &f, &created, &err) == NU_OK &&
 			    nu_store_commit(cli->store, &err) == NU_OK) {
@@ -115,6 +179,7 @@ static int flow_deploy(nu_cli *cli, int argc, char **argv)
 		nu_flow_clear(&f);
 		bad++;
 	}
+	nu_plugins_close(plugins);
 	return bad ? NU_EXIT_FAIL : NU_EXIT_OK;
 }
 
@@ -277,25 +342,6 @@ static int clock_cmd(nu_cli *cli, int argc, char **argv)
 	return NU_EXIT_OK;
 }
 
-/* The daemon sets this before loading plugins, so their load() may use
- * the HTTP client; other commands have no loop and leave it NULL. */
-static nu_http *http_for_plugins;
-static struct event_base *loop_for_plugins;
-
-/* Loads the plugins of --plugins DIR or the config's plugins.dir. */
-static int load_plugins(nu_cli *cli, nu_engine *e, const char *dir, nu_plugins **out, int *n,
-			nu_error *err)
-{
-	*n = 0;
-	if (nu_plugins_open(e, cli->cfg.plugin_config, out, err) < 0)
-		return NU_ERR;
-	nu_plugins_set_loop(*out, loop_for_plugins, http_for_plugins);
-	nu_plugins_set_tracking(*out, cli->cfg.http.public_url, cli->cfg.http.tracking_key);
-	if (!dir)
-		dir = cli->cfg.plugin_dir;
-	return dir ? nu_plugins_load_dir(*out, dir, n, err) : NU_OK;
-}
-
 static int plugins_cmd(nu_cli *cli, int argc, char **argv)
 {
 	const char *dir = NULL;
@@ -387,11 +433,15 @@ static int serve(nu_cli *cli, int argc, char **argv)
 		snprintf(lib_dir, sizeof lib_dir, "%s/lib", opt.flows_dir);
 		opt.lib_dir = lib_dir;
 	}
-	if ((opt.flows_dir && nu_daemon_deploy_dir(cli->store, opt.flows_dir, &n, &err) < 0) ||
-	    nu_cli_engine(cli, &e, &err) < 0 ||
+	/* Plugins load before the flows are deployed: each flow's sends are
+	 * checked against their channels (flow_check.h), and a flow that fails
+	 * stops the start. The engine then reads what was deployed. */
+	if (nu_cli_engine(cli, &e, &err) < 0 ||
 	    !(opt.base = event_base_new()) || nu_http_open(opt.base, &http, &err) < 0 ||
 	    !(http_for_plugins = http) || !(loop_for_plugins = opt.base) ||
 	    load_plugins(cli, e, plugin_dir, &plugins, &nplugins, &err) < 0 ||
+	    (opt.flows_dir && (nu_daemon_deploy_dir(cli->store, opt.flows_dir, plugins, &n, &err) < 0 ||
+			       nu_engine_reload(e, &err) < 0)) ||
 	    nu_engine_recover(e, &err) < 0) {
 		nu_http_close(http);
 		nu_plugins_close(plugins);
@@ -425,10 +475,14 @@ static int serve(nu_cli *cli, int argc, char **argv)
 
 const nu_cli_command nu_cli_flow_commands[] = {
 	{ "flow check", "FILE...", "Check flow files: syntax, spec, durations, triggers, lib modules.",
-	  "Each problem is reported as file:line: message. Nothing is written.\n", flow_check },
+	  "Each problem is reported as file:line: message. Nothing is written.\n"
+	  "With plugins.dir in the config, the plugins are loaded and each send the flow\n"
+	  "writes out, send(\"email\", { template = \"x\", ... }), is checked by its\n"
+	  "channel (the email plugin: the template exists and the message fills it).\n", flow_check },
 	{ "flow deploy", "FILE...", "Store new versions of flows; new runs start on them.",
 	  "A version is named by the SHA-256 of the flow and the flows/lib modules it\n"
-	  "requires. Runs already in flight stay on the version they started on.\n", flow_deploy },
+	  "requires. Runs already in flight stay on the version they started on. Flows\n"
+	  "are checked as by flow check first; one that fails is not stored.\n", flow_deploy },
 	{ "flow list", "", "Deployed flows and rules with their versions and runs.", "", flow_list },
 	{ "flow test", "FILE_test.lua...",
 	  "Run flow tests on a virtual clock against a temporary database (TAP output).",

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include "checkpoint.h"
 #include "daemon.h"
+#include "flow_check.h"
 #include "flows.h"
 #include "httpd.h"
 #include "log.h"
@@ -184,7 +185,8 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
-	if (d->opt->flows_dir && nu_daemon_deploy_dir(nu_engine_store(d->e), d->opt->flows_dir, &n, &err) < 0)
+	if (d->opt->flows_dir && nu_daemon_deploy_dir(nu_engine_store(d->e), d->opt->flows_dir,
+						      d->opt->plugins, &n, &err) < 0)
 		nu_err("SIGHUP: flows not deployed: %s", err.msg);
 	if (nu_engine_reload(d->e, &err) < 0)
 		nu_err("SIGHUP: reload failed: %s", err.msg);
@@ -200,7 +202,7 @@ static int is_flow_file(const char *name)
 	       !(n > 9 && !strcmp(name + n - 9, "_test.lua"));
 }
 
-int nu_daemon_deploy_dir(nu_store *s, const char *dir, int *n, nu_error *err)
+int nu_daemon_deploy_dir(nu_store *s, const char *dir, nu_plugins *plugins, int *n, nu_error *err)
 {
 	struct dirent **list;
 	int count = scandir(dir, &list, NULL, alphasort), rc = NU_OK;
@@ -215,6 +217,7 @@ int nu_daemon_deploy_dir(nu_store *s, const char *dir, int *n, nu_error *err)
 		if (rc == NU_OK && is_flow_file(list[i]->d_name)) {
 			snprintf(path, sizeof path, "%s/%s", dir, list[i]->d_name);
 			if ((rc = nu_flow_load_file(path, NULL, &f, err)) == NU_OK &&
+			    (rc = nu_flow_check_sends(plugins, &f, NULL, NULL, NULL, err)) == NU_OK &&
 			    (rc = nu_store_begin(s, err)) == NU_OK) {
 				rc = nu_flow_deploy(s, &f, &created, err);
 				if (rc == NU_OK && (rc = nu_store_commit(s, err)) == NU_OK) {

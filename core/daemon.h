@@ -22,8 +22,9 @@ typedef struct nu_daemon_options {
 /* Runs until SIGTERM or SIGINT (or idle, with exit_when_idle). */
 int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err);
 
-/* Deploys every flow file (not *_test.lua) in dir. Returns the number
- * deployed or unchanged in *n; the first bad file stops it. */
-int nu_daemon_deploy_dir(nu_store *s, const char *dir, int *n, nu_error *err);
+/* Deploys every flow file (not *_test.lua) in dir, each checked against
+ * the channel plugins (flow_check.h; plugins may be NULL). Returns the
+ * number deployed or unchanged in *n; the first bad file stops it. */
+int nu_daemon_deploy_dir(nu_store *s, const char *dir, nu_plugins *plugins, int *n, nu_error *err);
 
 #endif

@@ -41,8 +41,9 @@ static int test_send(void *state, int64_t op_id, int64_t lead_id, const json_t *
 }
 
 static const nu_channel test_channels[] = {
-	{ "test", test_send, NULL, 0 }, { "email", test_send, NULL, 0 }, { "wechat", test_send, NULL, 0 },
-	{ "wecom", test_send, NULL, 0 }, { "sms", test_send, NULL, 0 },
+	{ "test", test_send, NULL, 0, NULL }, { "email", test_send, NULL, 0, NULL },
+	{ "wechat", test_send, NULL, 0, NULL }, { "wecom", test_send, NULL, 0, NULL },
+	{ "sms", test_send, NULL, 0, NULL },
 };
 
 /* ---- setup -------------------------------------------------------------- */

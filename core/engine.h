@@ -86,6 +86,10 @@ struct nu_channel {
 	/* The provider deduplicates by op id: a send in flight at a crash is
 	 * sent again rather than recorded unknown. */
 	int  idempotent;
+	/* Whether the message could be sent at all (a plugin's template
+	 * check): 0, or -1 with a reason in why. Called as the send intent is
+	 * recorded; a failure fails the send at once. NULL: no check. */
+	int  (*check)(void *state, const json_t *message, char *why, size_t len);
 };
 
 int  nu_engine_open(nu_store *s, nu_engine **out, nu_error *err);

@@ -112,7 +112,8 @@ static int64_t quiet_until(nu_run_ctx *ctx, char *why, size_t len)
 	return open;
 }
 
-/* A send the policies stopped: recorded with its reason, the run told. */
+/* A send stopped before it was queued (a policy, or the channel's check):
+ * recorded with its reason, the run told. */
 static int refused_send(nu_run_ctx *ctx, int64_t seq, const char *channel, const char *state,
 			const char *why, const char *text, nu_error *err)
 {
@@ -141,15 +142,29 @@ static int refused_send(nu_run_ctx *ctx, int64_t seq, const char *channel, const
 	return rc < 0 ? rc : nu_wait_add(ctx->s, ctx->now, ctx->run_id, seq, err);
 }
 
+/* The channel's own check of the message (a plugin's: the template exists
+ * and has every variable). 1 when it fails, with the reason in why. */
+static int fails_check(const nu_channel *ch, const json_t *message, char *why, size_t len)
+{
+	char reason[300] = "";
+
+	if (!ch->check || ch->check(ch->state, message, reason, sizeof reason) == 0)
+		return 0;
+	snprintf(why, len, "refused by the %s channel's check: %s", ch->name,
+		 reason[0] ? reason : "no reason given");
+	return 1;
+}
+
 int nu_outbox_add(nu_run_ctx *ctx, int64_t seq, const char *channel, const json_t *message,
 		  nu_error *err)
 {
+	const nu_channel *ch = nu_engine_channel(ctx->eng, channel);
 	sqlite3_stmt *st;
 	char *text, address[300], why[400] = "";
 	int64_t next_try;
 	int rc;
 
-	if (!nu_engine_channel(ctx->eng, channel)) {
+	if (!ch) {
 		/* Unknown channel: the send fails now, visibly, and the run
 		 * goes on with that result. */
 		json_t *res = json_pack("{s:s,s:s}", "status", "failed", "error", "no such channel");
@@ -159,6 +174,14 @@ int nu_outbox_add(nu_run_ctx *ctx, int64_t seq, const char *channel, const json_
 	}
 	if (!(text = nu_json_text(message)))
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
+	/* A message that can never be sent fails now, with the channel's
+	 * reason on its row, rather than at the provider after the policies
+	 * held it (the check does not contact the provider). */
+	if (fails_check(ch, message, why, sizeof why)) {
+		rc = refused_send(ctx, seq, channel, "failed", why, text, err);
+		free(text);
+		return rc;
+	}
 	/* Policies, in the same transaction as the intent: what they decide
 	 * and why is in the outbox row, so `run why` can tell. */
 	nu_outbox_address(ctx->s, ctx->lead_id, channel, address, sizeof address);

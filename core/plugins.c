@@ -4,10 +4,11 @@
  * Loading follows the Redis/Postfix rules: refuse a file that others could
  * have written (group/world-writable, or owned by someone other than root
  * or us); dlopen with RTLD_NOW|RTLD_LOCAL so a missing symbol fails now
- * and plugins cannot bind to each other; one entry symbol; the ABI major
- * must match. Channels registered during load() are kept aside and only
- * handed to the engine when load() succeeds, so a refusal undoes itself
- * by dropping them.
+ * and plugins cannot bind to each other; one entry symbol; the
+ * descriptor's struct_size is checked before any member past it is read,
+ * and the ABI major must match. Channels registered during load() are
+ * kept aside and only handed to the engine when load() succeeds, so a
+ * refusal undoes itself by dropping them.
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -46,7 +47,8 @@ struct nu_plugin {
 	nu_plugins *reg;
 	char *path;
 	void *dl;
-	const nu_plugin_desc *desc;
+	const nu_plugin_desc *desc;  /* &desc_copy once checked, else NULL */
+	nu_plugin_desc desc_copy;    /* the plugin's descriptor, as far as both sides know it */
 	json_t *config;              /* borrowed section of the registry config */
 	nu_host_api host;            /* this plugin's table: it may keep the pointer */
 	struct channel *chans[MAX_CHANNELS];
@@ -58,7 +60,7 @@ struct nu_plugin {
 };
 
 struct nu_plugins {
-	nu_engine *e;
+	nu_engine *e;                /* NULL: a registry for checks only (flow check, deploy) */
 	nu_http *http;               /* the daemon's client; NULL outside the daemon */
 	nu_tokens *tokens;           /* the daemon's token cache; NULL outside it */
 	json_t *config;
@@ -91,9 +93,25 @@ static const char *host_config_get(nu_plugin *p, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* Without an engine (a registry that only checks flows) there is no store:
+ * the functions that need one say so and fail. */
+static nu_store *store_of(nu_plugin *p, const char *what)
+{
+	if (p->reg->e)
+		return nu_engine_store(p->reg->e);
+	host_log(p, NU_PLOG_ERROR, "%s: no database in this command (plugins are loaded to check flows)",
+		 what);
+	return NULL;
+}
+
 static int64_t host_now(nu_plugin *p)
 {
-	return nu_store_now(nu_engine_store(p->reg->e));
+	struct timespec ts;
+
+	if (p->reg->e)
+		return nu_store_now(nu_engine_store(p->reg->e));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* From the kernel: plugins may use it for nonces, so it must differ
@@ -113,6 +131,7 @@ static uint64_t host_random(nu_plugin *p)
 
 static int channel_send(void *state, int64_t op_id, int64_t lead_id, const json_t *message,
 			nu_engine *eng);
+static int channel_check(void *state, const json_t *message, char *why, size_t len);
 
 static int host_register_channel(nu_plugin *p, const nu_channel_ops *ops)
 {
@@ -132,7 +151,8 @@ static int host_register_channel(nu_plugin *p, const nu_channel_ops *ops)
 	c->ops.struct_size = sizeof c->ops;
 	snprintf(c->name, sizeof c->name, "%s", ops->name);
 	c->plugin = p;
-	c->engine_ch = (nu_channel){ c->name, channel_send, c, (c->ops.flags & NU_CHANNEL_IDEMPOTENT) != 0 };
+	c->engine_ch = (nu_channel){ c->name, channel_send, c, (c->ops.flags & NU_CHANNEL_IDEMPOTENT) != 0,
+				     c->ops.check ? channel_check : NULL };
 	if (c->ops.init && c->ops.init(p, &c->state, err, sizeof err) < 0) {
 		snprintf(p->error, sizeof p->error, "channel %s: %s", c->name, err[0] ? err : "init failed");
 		free(c);
@@ -160,6 +180,8 @@ static void host_send_complete(nu_plugin *p, int64_t op_id, const nu_send_result
 		host_log(p, NU_PLOG_ERROR, "send_complete(%lld) without a result", (long long)op_id);
 		return;
 	}
+	if (!store_of(p, "send_complete"))
+		return;
 	if (nu_engine_send_complete(p->reg->e, op_id, status_word(res->status), res->provider_id,
 				    res->error, &err) < 0)
 		host_log(p, NU_PLOG_ERROR, "recording send %lld: %s", (long long)op_id, err.msg);
@@ -175,12 +197,17 @@ static int host_hmac(const void *key, size_t keylen, const void *data, size_t le
 static int host_emit_event(nu_plugin *p, nu_lead_id lead, const char *type,
 			   const char *props_json, const char *dedupe_key)
 {
-	nu_store *s = nu_engine_store(p->reg->e);
-	json_t *rec = json_pack("{s:I,s:s}", "lead_id", (json_int_t)lead, "type", type ? type : "");
+	nu_store *s = store_of(p, "emit_event");
+	json_t *rec;
 	nu_ingest_result res;
 	char source[80];
 	nu_error err;
-	int own = !nu_store_in_tx(s), rc;
+	int own, rc;
+
+	if (!s)
+		return -1;
+	own = !nu_store_in_tx(s);
+	rec = json_pack("{s:I,s:s}", "lead_id", (json_int_t)lead, "type", type ? type : "");
 
 	if (props_json) {
 		json_t *props = json_loads(props_json, 0, NULL);
@@ -219,12 +246,12 @@ static int host_emit_event(nu_plugin *p, nu_lead_id lead, const char *type,
 
 static int host_lead_field(nu_plugin *p, nu_lead_id lead, const char *field, char *buf, size_t len)
 {
-	nu_store *s = nu_engine_store(p->reg->e);
+	nu_store *s = store_of(p, "lead_field");
 	int kind = nu_identity_kind_lookup(field), f = nu_lead_field_lookup(field), n = -1;
 	const char *v = NULL;
 	nu_lead l;
 
-	if (nu_lead_live_id(s, lead, &lead, NULL) < 0 || nu_lead_load(s, lead, &l, NULL) < 0)
+	if (!s || nu_lead_live_id(s, lead, &lead, NULL) < 0 || nu_lead_load(s, lead, &l, NULL) < 0)
 		return -1;
 	if (f >= 0)
 		v = l.field[f];
@@ -248,12 +275,12 @@ static int host_lead_field(nu_plugin *p, nu_lead_id lead, const char *field, cha
 
 static int host_lead_by_identity(nu_plugin *p, const char *kind, const char *value, nu_lead_id *lead)
 {
-	nu_store *s = nu_engine_store(p->reg->e);
+	nu_store *s = store_of(p, "lead_by_identity");
 	int k = nu_identity_kind_lookup(kind ? kind : "");
 	nu_identity id;
 	int64_t found;
 
-	if (k < 0 || !value || nu_identity_normalize(s, k, value, &id, NULL) < 0 ||
+	if (!s || k < 0 || !value || nu_identity_normalize(s, k, value, &id, NULL) < 0 ||
 	    nu_identity_find(s, &id, &found, NULL) != NU_OK || nu_lead_live_id(s, found, &found, NULL) < 0)
 		return -1;
 	*lead = found;
@@ -473,6 +500,24 @@ static int channel_send(void *state, int64_t op_id, int64_t lead_id, const json_
 	return rc;
 }
 
+/* The engine's view of a plugin channel's check, as a send intent is
+ * recorded. */
+static int channel_check(void *state, const json_t *message, char *why, size_t len)
+{
+	struct channel *c = state;
+	char *json = nu_json_text(message);
+	int rc;
+
+	why[0] = '\0';
+	if (!json) {
+		snprintf(why, len, "out of memory");
+		return -1;
+	}
+	rc = c->ops.check(c->state, json, why, len);
+	free(json);
+	return rc < 0 ? -1 : 0;
+}
+
 /* ---- loading ------------------------------------------------------------ */
 
 static int refuse(nu_plugin *p, nu_error *err, const char *fmt, ...)
@@ -517,6 +562,42 @@ static void drop_channels(nu_plugin *p)
 	p->nchans = 0;
 }
 
+/* The descriptor of ABI 2.0: everything up to unload. */
+#define DESC_2_0_SIZE (offsetof(nu_plugin_desc, unload) + sizeof(void (*)(nu_plugin *)))
+
+/* Checks the descriptor the entry returned, reading no member that its
+ * struct_size does not cover, and keeps a copy of what both sides know. */
+static int check_desc(nu_plugin *p, const nu_plugin_desc *d, nu_error *err)
+{
+	uint32_t size;
+
+	if (!d)
+		return refuse(p, err, "%s returned no usable descriptor", NU_PLUGIN_ENTRY);
+	size = d->struct_size;
+	/* Before 2.0 the descriptor began with abi_major, abi_minor: a first
+	 * word of 1 is a 1.x plugin, and the second (our abi_major) its minor. */
+	if (size == 1)
+		return refuse(p, err, "built for plugin ABI 1.%u (a descriptor without struct_size),"
+			      " this nurture speaks %d.%d: rebuild it against the %d.%d headers", d->abi_major,
+			      NU_PLUGIN_ABI_MAJOR, NU_PLUGIN_ABI_MINOR, NU_PLUGIN_ABI_MAJOR,
+			      NU_PLUGIN_ABI_MINOR);
+	if (size >= offsetof(nu_plugin_desc, abi_minor) + sizeof d->abi_minor &&
+	    d->abi_major != NU_PLUGIN_ABI_MAJOR)
+		return refuse(p, err, "built for plugin ABI %u.%u, this nurture speaks %d.%d",
+			      d->abi_major, d->abi_minor, NU_PLUGIN_ABI_MAJOR, NU_PLUGIN_ABI_MINOR);
+	if (size < DESC_2_0_SIZE)
+		return refuse(p, err, "its descriptor is too small: struct_size %u, plugin ABI %d.0 needs"
+			      " at least %zu (set .struct_size = sizeof(nu_plugin_desc))", size,
+			      NU_PLUGIN_ABI_MAJOR, (size_t)DESC_2_0_SIZE);
+	memcpy(&p->desc_copy, d, size < sizeof p->desc_copy ? size : sizeof p->desc_copy);
+	p->desc_copy.struct_size = sizeof p->desc_copy;
+	if (!p->desc_copy.name || !p->desc_copy.load)
+		return refuse(p, err, "%s returned no usable descriptor (no name or no load)",
+			      NU_PLUGIN_ENTRY);
+	p->desc = &p->desc_copy;
+	return NU_OK;
+}
+
 static int open_and_check(nu_plugin *p, nu_error *err)
 {
 	nu_plugin_entry_fn entry;
@@ -528,12 +609,8 @@ static int open_and_check(nu_plugin *p, nu_error *err)
 	*(void **)&entry = dlsym(p->dl, NU_PLUGIN_ENTRY);
 	if (!entry)
 		return refuse(p, err, "no %s symbol: not a nurture plugin", NU_PLUGIN_ENTRY);
-	if (!(p->desc = entry()) || !p->desc->name || !p->desc->load)
-		return refuse(p, err, "%s returned no usable descriptor", NU_PLUGIN_ENTRY);
-	if (p->desc->abi_major != NU_PLUGIN_ABI_MAJOR)
-		return refuse(p, err, "built for plugin ABI %u.%u, this nurture speaks %d.%d",
-			      p->desc->abi_major, p->desc->abi_minor, NU_PLUGIN_ABI_MAJOR,
-			      NU_PLUGIN_ABI_MINOR);
+	if (check_desc(p, entry(), err) < 0)
+		return NU_EINVAL;
 	for (int i = 0; i < p->reg->n; i++)
 		if (p->reg->plugins[i]->loaded && !strcmp(p->reg->plugins[i]->desc->name, p->desc->name))
 			return refuse(p, err, "a plugin named %s is already loaded", p->desc->name);
@@ -566,12 +643,12 @@ static int start(nu_plugin *p, nu_error *err)
 						      other->desc->name);
 				}
 		}
-		if (nu_engine_channel_room(p->reg->e, name) <= i) {
+		if (p->reg->e && nu_engine_channel_room(p->reg->e, name) <= i) {
 			drop_channels(p);
 			return refuse(p, err, "too many channels (the engine holds %d)", NU_MAX_CHANNELS_PUBLIC);
 		}
 	}
-	for (int i = 0; i < p->nchans; i++)
+	for (int i = 0; p->reg->e && i < p->nchans; i++)
 		nu_engine_add_channel(p->reg->e, &p->chans[i]->engine_ch, NULL);
 	p->loaded = 1;
 	nu_info("plugin %s %s loaded from %s (%d channel%s)", p->desc->name,
@@ -669,6 +746,30 @@ void nu_plugins_close(nu_plugins *r)
 	}
 	nu_tokens_close(r->tokens);
 	free(r);
+}
+
+int nu_plugins_check_message(nu_plugins *r, const char *channel, const char *message_json,
+			     char *why, size_t len)
+{
+	why[0] = '\0';
+	for (int i = 0; r && i < r->n; i++) {
+		nu_plugin *p = r->plugins[i];
+		for (int c = 0; p->loaded && c < p->nchans; c++) {
+			struct channel *ch = p->chans[c];
+			if (strcmp(ch->name, channel))
+				continue;
+			if (!ch->ops.check)
+				return 1;
+			if (!message_json)
+				return 0;
+			if (ch->ops.check(ch->state, message_json, why, len) == 0)
+				return 0;
+			if (!why[0])
+				snprintf(why, len, "no reason given");
+			return -1;
+		}
+	}
+	return 1;
 }
 
 json_t *nu_plugins_describe(nu_plugins *r)

@@ -12,7 +12,9 @@
 typedef struct nu_plugins nu_plugins;
 
 /* A registry bound to an engine; config is {plugin name: {key: value}}
- * (borrowed; may be NULL). */
+ * (borrowed; may be NULL). Without an engine (e NULL) the registry only
+ * serves checks (nu_plugins_check_message): its channels reach no engine,
+ * and host functions that need the database fail with a logged reason. */
 int  nu_plugins_open(nu_engine *e, json_t *config, nu_plugins **out, nu_error *err);
 /* Closes every plugin (call after the engine stops using channels). */
 void nu_plugins_close(nu_plugins *r);
@@ -42,6 +44,13 @@ struct nu_webhook_req;
 struct nu_webhook_resp;
 int nu_plugins_webhook(nu_plugins *r, const char *name, const struct nu_webhook_req *req,
 		       struct nu_webhook_resp *resp);
+
+/* Asks the loaded plugin channel named `channel` whether message_json
+ * could be sent (its check op). 0: it could; -1: it could not, the reason
+ * in why; 1: no loaded plugin provides the channel, or it has no check.
+ * With message_json NULL, only says whether there is a check (0) or not. */
+int nu_plugins_check_message(nu_plugins *r, const char *channel, const char *message_json,
+			     char *why, size_t len);
 
 /* [{file, name, version, status, error, channels: [{name, health}]}] */
 json_t *nu_plugins_describe(nu_plugins *r);

@@ -100,6 +100,7 @@ static void log_unload(nu_plugin *p)
 }
 
 static const nu_plugin_desc desc = {
+	.struct_size = sizeof(nu_plugin_desc),
 	.abi_major = NU_PLUGIN_ABI_MAJOR,
 	.abi_minor = NU_PLUGIN_ABI_MINOR,
 	.name = "log",

@@ -3,15 +3,20 @@
  *
  * A plugin is a shared object that exports exactly one symbol,
  * nurture_plugin_entry, returning a const descriptor. The host checks the
- * descriptor's ABI major (must equal NU_PLUGIN_ABI_MAJOR) and then calls
- * load() with its host API table; load() registers the plugin's channels
- * through that table. Plugins never link against core symbols: everything
- * they use comes through the table (build with -fvisibility=hidden).
+ * descriptor's struct_size and ABI major (must equal NU_PLUGIN_ABI_MAJOR)
+ * and then calls load() with its host API table; load() registers the
+ * plugin's channels through that table. Plugins never link against core
+ * symbols: everything they use comes through the table (build with
+ * -fvisibility=hidden).
  *
- * Compatibility rules (SQLite/Redis style): every struct starts with
- * struct_size and only ever grows at the end; a member added in minor
- * version N is only present when struct_size covers it. The host fills
- * host->abi_minor with min(host minor, plugin minor).
+ * Compatibility rules (SQLite/Redis style): every struct, the descriptor
+ * included, starts with struct_size and only ever grows at the end; a
+ * member added in minor version N is only present when struct_size covers
+ * it. The host fills host->abi_minor with min(host minor, plugin minor).
+ * History: 1.0; 1.1 appended track_url, register_webhook and
+ * webhook_header to the host table; 2.0 gave the descriptor its
+ * struct_size (a new layout, hence the major) and the channel ops their
+ * check. docs/plugins.md §4 has the changelog.
  *
  * Threading: everything happens on the daemon's single event-loop thread.
  * send() must not block; it calls host->send_complete() exactly once for
@@ -28,8 +33,8 @@
 #include <stdint.h>
 #include "types.h"
 
-#define NU_PLUGIN_ABI_MAJOR 1
-#define NU_PLUGIN_ABI_MINOR 1
+#define NU_PLUGIN_ABI_MAJOR 2
+#define NU_PLUGIN_ABI_MINOR 0
 
 #if defined(__GNUC__)
 #define NU_EXPORT __attribute__((visibility("default")))
@@ -80,7 +85,19 @@ typedef struct nu_channel_ops {
 	int  (*send)(void *state, const nu_message *msg);
 	/* 0 when healthy; otherwise writes a reason into buf. */
 	int  (*health)(void *state, char *buf, size_t len);
+	/* Whether a message could be sent, without sending it: 0, or -1 with
+	 * a reason in err ("template 'x' (t/x.tmpl:7): missing variable
+	 * 'topic'"). message_json is the flow's message table as JSON. The
+	 * host calls it when a flow is deployed, for each send it can read
+	 * from the source (values it cannot know are NU_CHECK_PLACEHOLDER),
+	 * and again with the real message before queueing each send: a
+	 * failure there fails the send at once. Must not block; may be NULL. */
+	int  (*check)(void *state, const char *message_json, char *err, size_t errlen);
 } nu_channel_ops;
+
+/* The value a deploy-time check sees for a message key whose value is
+ * only known when the flow runs (send("email", { topic = topic })). */
+#define NU_CHECK_PLACEHOLDER "(set at run time)"
 
 /* The provider deduplicates by op_id, so a send in doubt may be retried. */
 #define NU_CHANNEL_IDEMPOTENT 0x1u
@@ -131,7 +148,7 @@ typedef void (*nu_token_ready_fn)(void *ud, const char *token, const char *error
 typedef void (*nu_token_fetch_fn)(nu_plugin *p, const char *name, void *fetch_ud);
 
 /* A provider's callback to /hooks/<plugin>/<path>, handed to the plugin's
- * webhook handler (ABI 1.1). Everything is borrowed for the call. */
+ * webhook handler. Everything is borrowed for the call. */
 typedef struct nu_webhook_req {
 	uint32_t    struct_size;
 	const char *method;              /* "POST", "GET", … */
@@ -164,7 +181,8 @@ typedef int (*nu_webhook_fn)(void *ud, const nu_webhook_req *req, nu_webhook_res
 /* Kinds of tracking URL (track_url). */
 enum { NU_TRACK_URL_OPEN = 'o', NU_TRACK_URL_CLICK = 'c', NU_TRACK_URL_UNSUB = 'u' };
 
-/* What the host offers. Append-only. */
+/* What the host offers. Append-only: members added after 2.0 go at the
+ * end, each marked with the minor version that added it. */
 typedef struct nu_host_api {
 	uint32_t struct_size;
 	uint16_t abi_major, abi_minor;
@@ -222,8 +240,6 @@ typedef struct nu_host_api {
 	/* The provider said `stale` expired: forget it if it is still cached
 	 * (so a burst of such answers refetches once). */
 	void        (*token_invalidate)(nu_plugin *p, const char *name, const char *stale);
-
-	/* ---- ABI 1.1 ---- */
 	/* A signed tracking URL served by the daemon: kind NU_TRACK_URL_OPEN
 	 * (1x1 pixel), NU_TRACK_URL_CLICK (redirect to `url`, link number
 	 * `link` of the message) or NU_TRACK_URL_UNSUB (unsubscribe page).
@@ -239,7 +255,8 @@ typedef struct nu_host_api {
 } nu_host_api;
 
 typedef struct nu_plugin_desc {
-	uint32_t    abi_major, abi_minor;
+	uint32_t    struct_size;             /* sizeof(nu_plugin_desc) */
+	uint32_t    abi_major, abi_minor;    /* NU_PLUGIN_ABI_MAJOR, NU_PLUGIN_ABI_MINOR */
 	const char *name;
 	const char *version;
 	/* Registers channels through host->register_channel. Returns 0, or < 0

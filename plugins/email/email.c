@@ -11,6 +11,12 @@
  * reported as an event of the lead (email.sent, email.bounced {kind},
  * email.send_unknown) so flows and rules can react.
  *
+ * Templates come from a catalog (catalog.h) that parses each once and
+ * keeps it until its file changes. The channel's check op runs the
+ * catalog's check: when a flow is deployed, for every send its source
+ * writes out, and before each send is queued, so a message its template
+ * cannot be filled from fails at once and never reaches the server.
+ *
  * Settings (plugins.email in nurture.conf.lua): smtp_url, smtp_user,
  * smtp_password, smtp_cainfo, smtp_require_tls (default true), from,
  * from_name, templates (folder of <name>.tmpl), domain (Message-ID and
@@ -22,6 +28,7 @@
 #include <string.h>
 #include <jansson.h>
 #include <nurture/plugin.h>
+#include "catalog.h"
 #include "mime.h"
 #include "template.h"
 #include "tracking.h"
@@ -38,6 +45,8 @@ struct settings {
 struct channel {
 	nu_plugin *p;
 	struct settings s;
+	email_catalog *catalog;  /* the templates, parsed once each */
+	int tracking;           /* -1 not known yet, else whether the daemon signs URLs */
 };
 
 /* One submission waiting for its answer. */
@@ -71,7 +80,7 @@ static int read_settings(nu_plugin *p, struct settings *s, char *err, size_t n)
 	s->cainfo = host->config_get(p, "smtp_cainfo");
 	s->from_name = host->config_get(p, "from_name");
 	const char *track = host->config_get(p, "tracking");
-	s->track = (!track || strcmp(track, "false")) && host->abi_minor >= 1;
+	s->track = !track || strcmp(track, "false");
 	tls = host->config_get(p, "smtp_require_tls");
 	s->require_tls = !tls || strcmp(tls, "false");
 	timeout = host->config_get(p, "timeout_ms");
@@ -128,12 +137,10 @@ static void on_submitted(void *ud, const nu_http_resp *r)
 /* The template's values: the message's own fields, and the lead as lead.* */
 static json_t *values_for(struct channel *ch, const nu_message *m, json_t *msg)
 {
-	static const char *const fields[] = { "name", "company", "title", "email", "industry",
-					      "region", "phone", NULL };
 	json_t *values = json_deep_copy(msg), *lead = json_object();
 	char buf[1024];
 
-	for (const char *const *f = fields; *f; f++)
+	for (const char *const *f = email_lead_fields; *f; f++)
 		if (host->lead_field(ch->p, m->lead_id, *f, buf, sizeof buf) >= 0)
 			json_object_set_new(lead, *f, json_string(buf));
 	json_object_set_new(values, "lead", lead);
@@ -146,12 +153,16 @@ static int host_url(void *ud, int kind, int64_t op_id, int link, const char *url
 	return host->track_url(ud, kind, op_id, link, url, out, outlen);
 }
 
-/* Whether the daemon signs tracking URLs (http.tracking_key is set). */
+/* Whether the daemon signs tracking URLs (http.tracking_key is set): asked
+ * once, at the first send, since the daemon's setting does not change. */
 static int tracking_on(struct channel *ch)
 {
 	char probe[EMAIL_URL_MAX];
 
-	return ch->s.track && host->track_url(ch->p, EMAIL_TRACK_OPEN, 1, 0, NULL, probe, sizeof probe) > 0;
+	if (ch->tracking < 0)
+		ch->tracking = ch->s.track &&
+			       host->track_url(ch->p, EMAIL_TRACK_OPEN, 1, 0, NULL, probe, sizeof probe) > 0;
+	return ch->tracking;
 }
 
 /* Adds tracking to the HTML: rewritten links and the open pixel. */
@@ -183,7 +194,7 @@ static int build(struct channel *ch, const nu_message *m, const char *to, char *
 {
 	json_t *msg = json_loads(m->json, 0, NULL), *values = NULL;
 	const char *name = json_string_value(json_object_get(msg, "template"));
-	email_template *t = NULL;
+	const email_template *t = NULL;
 	email_rendered r = { 0 };
 	char unsub[EMAIL_URL_MAX], lead_name[256] = "", *html = NULL;
 	int rc = -1;
@@ -192,7 +203,7 @@ static int build(struct channel *ch, const nu_message *m, const char *to, char *
 		snprintf(err, n, "the message names no template (send(\"email\", { template = … }))");
 		goto out;
 	}
-	if (email_template_load(ch->s.templates, name, &t, err, n) < 0)
+	if (email_catalog_get(ch->catalog, name, &t, err, n) < 0)
 		goto out;
 	values = values_for(ch, m, msg);
 	if (email_template_render(t, values, &r, err, n) < 0)
@@ -212,7 +223,6 @@ static int build(struct channel *ch, const nu_message *m, const char *to, char *
 out:
 	free(html);
 	email_rendered_free(&r);
-	email_template_free(t);
 	json_decref(values);
 	json_decref(msg);
 	return rc;
@@ -253,10 +263,31 @@ static int email_send(void *state, const nu_message *m)
 static int email_init(nu_plugin *p, void **state, char *err, size_t n)
 {
 	the_channel.p = p;
+	the_channel.tracking = -1;
 	if (read_settings(p, &the_channel.s, err, n) < 0)
 		return -1;
+	if (!(the_channel.catalog = email_catalog_new(the_channel.s.templates))) {
+		snprintf(err, n, "out of memory");
+		return -1;
+	}
 	*state = &the_channel;
 	return 0;
+}
+
+static void email_fini(void *state)
+{
+	struct channel *ch = state;
+
+	email_catalog_free(ch->catalog);
+	ch->catalog = NULL;
+}
+
+/* The template exists, parses, and the message fills every variable. */
+static int email_check(void *state, const char *message_json, char *err, size_t n)
+{
+	struct channel *ch = state;
+
+	return email_catalog_check(ch->catalog, message_json, err, n);
 }
 
 static int email_health(void *state, char *buf, size_t len)
@@ -268,7 +299,8 @@ static int email_health(void *state, char *buf, size_t len)
 
 static const nu_channel_ops email_channel = {
 	.struct_size = sizeof(nu_channel_ops), .name = "email", .flags = 0,
-	.init = email_init, .send = email_send, .health = email_health,
+	.init = email_init, .fini = email_fini, .send = email_send, .health = email_health,
+	.check = email_check,
 };
 
 static int email_load(nu_plugin *p, const nu_host_api *h, char *err, size_t n)
@@ -282,7 +314,8 @@ static int email_load(nu_plugin *p, const nu_host_api *h, char *err, size_t n)
 }
 
 static const nu_plugin_desc desc = {
-	NU_PLUGIN_ABI_MAJOR, NU_PLUGIN_ABI_MINOR, "email", "0.1", email_load, NULL,
+	.struct_size = sizeof(nu_plugin_desc), .abi_major = NU_PLUGIN_ABI_MAJOR,
+	.abi_minor = NU_PLUGIN_ABI_MINOR, .name = "email", .version = "0.1", .load = email_load,
 };
 
 NU_EXPORT const nu_plugin_desc *nurture_plugin_entry(void)

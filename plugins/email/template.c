@@ -217,6 +217,7 @@ static int use_cmp(const void *a, const void *b)
 static int collect_vars(email_template *t)
 {
 	const part *parts[3] = { &t->subject, &t->html, &t->text };
+	const char *files[3] = { t->tmpl_file, t->tmpl_file, t->text_file };
 	size_t n = 0, k = 0;
 	use *u;
 
@@ -229,7 +230,8 @@ static int collect_vars(email_template *t)
 	for (int i = 0; i < 3; i++)
 		for (size_t j = 0; j < parts[i]->n; j++)
 			if (!parts[i]->segs[j].lit) {
-				u[k] = (use){ { parts[i]->segs[j].name, parts[i]->segs[j].dflt }, k };
+				const seg *g = &parts[i]->segs[j];
+				u[k] = (use){ { g->name, g->dflt, files[i], g->line }, k };
 				k++;
 			}
 	qsort(u, k, sizeof *u, use_cmp);
@@ -401,6 +403,22 @@ static json_t *lookup(const json_t *values, const char *name)
 }
 
 enum { VAL_OK, VAL_MISSING, VAL_BADTYPE, VAL_NUL };
+
+static int value_text(const json_t *values, const char *name, char num[64],
+		      const char **out, size_t *len);
+
+int email_template_value(const json_t *values, const char *name)
+{
+	char num[64];
+	const char *v;
+	size_t len;
+
+	switch (value_text(values, name, num, &v, &len)) {
+	case VAL_OK:      return EMAIL_VALUE_TEXT;
+	case VAL_MISSING: return EMAIL_VALUE_MISSING;
+	default:          return EMAIL_VALUE_NOT_TEXT;
+	}
+}
 
 /* The text of a value; num is scratch space for numbers. */
 static int value_text(const json_t *values, const char *name, char num[64],

@@ -39,6 +39,8 @@ typedef struct email_template email_template;
 typedef struct email_var {
 	const char *name;
 	const char *dflt;   /* NULL when some use of it has no default: required */
+	const char *file;   /* where it is first used (without a default, if required): */
+	int line;           /* "tpl/welcome.tmpl", 7 */
 } email_var;
 
 /* A rendered message; each member is malloc'd and NUL-terminated. */
@@ -66,8 +68,15 @@ size_t email_template_vars(const email_template *t, const email_var **vars);
 
 /* 0 when values has every required variable, else -1 with err naming all
  * of the missing ones: "missing variables: first_name, lead.company" (or
- * "missing variable 'x'" for one). For a deploy-time check. */
+ * "missing variable 'x'" for one). The channel's check goes further:
+ * email_catalog_check (catalog.h). */
 int email_template_check(const email_template *t, const json_t *values, char *err, size_t errlen);
+
+/* How values (as email_template_render reads them) holds variable `name`:
+ * text (strings, numbers, booleans), missing (absent, null or ""), or
+ * not text (an object, an array, a string with a NUL byte). */
+enum { EMAIL_VALUE_TEXT, EMAIL_VALUE_MISSING, EMAIL_VALUE_NOT_TEXT };
+int email_template_value(const json_t *values, const char *name);
 
 /* Fills t from values (an object, or NULL for none). Returns 0 and *out,
  * or -1 with err (out is then all NULL). */

@@ -208,7 +208,7 @@ static int mock_load(nu_plugin *p, const nu_host_api *h, char *err, size_t errle
 		snprintf(err, errlen, "could not register the mock channel");
 		return -1;
 	}
-	if (h->abi_minor >= 1 && h->register_webhook(p, mock_webhook, p) < 0) {
+	if (h->register_webhook(p, mock_webhook, p) < 0) {
 		snprintf(err, errlen, "could not register the webhook");
 		return -1;
 	}
@@ -216,7 +216,8 @@ static int mock_load(nu_plugin *p, const nu_host_api *h, char *err, size_t errle
 }
 
 static const nu_plugin_desc desc = {
-	NU_PLUGIN_ABI_MAJOR, NU_PLUGIN_ABI_MINOR, "mock", "1.0", mock_load, NULL,
+	.struct_size = sizeof(nu_plugin_desc), .abi_major = NU_PLUGIN_ABI_MAJOR,
+	.abi_minor = NU_PLUGIN_ABI_MINOR, .name = "mock", .version = "1.0", .load = mock_load,
 };
 
 NU_EXPORT const nu_plugin_desc *nurture_plugin_entry(void)

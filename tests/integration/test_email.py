@@ -3,7 +3,11 @@
 through the loader, a flow sends to leads whose addresses script the fake
 SMTP server (tests/fakes/smtp_fake.py: STARTTLS, AUTH, 451/550/drop), and
 the test checks the outbox, the run's view of each outcome, the events the
-plugin reported, and the delivered MIME message.
+plugin reported, and the delivered MIME message. Then the template checks:
+a flow whose literal send lacks a template variable is refused at deploy
+(flow check, flow deploy, serve --flows, POST /v1/flows), and a send whose
+template only the run knows fails as it is queued, visibly in run why,
+without reaching the SMTP server.
 
 usage: test_email.py NURTURE REPO_ROOT BUILD_ROOT
 """
@@ -11,11 +15,15 @@ import glob
 import json
 import os
 import re
+import secrets
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
@@ -25,6 +33,7 @@ from nurture_cli import dsn, start_smtp_fake  # noqa: E402
 NURTURE, ROOT, BUILD = (os.path.abspath(a) for a in sys.argv[1:4])
 WORK = tempfile.mkdtemp(prefix="nurture-email-test-")
 OUT = os.path.join(WORK, "smtp-out")
+ADMIN = "admin-" + secrets.token_hex(12)
 
 TEMPLATE = """Subject: 欢迎, {{lead.name|朋友}}
 
@@ -64,6 +73,7 @@ def main():
         setup(cert, port)
         run_daemon()
         check()
+        check_templates()
     finally:
         fake.terminate()
         fake.wait(timeout=10)
@@ -87,7 +97,8 @@ def setup(cert, port):
               timeout_ms = 5000 }},
   }},
   -- Tracking URLs come from the daemon; no listen: this test serves nothing.
-  http = {{ public_url = "http://127.0.0.1:8787", tracking_key = "0123456789abcdef0123" }},
+  http = {{ public_url = "http://127.0.0.1:8787", tracking_key = "0123456789abcdef0123",
+           tokens = {{ {{ name = "ops", token = "{ADMIN}", scopes = {{ "read", "admin" }} }} }} }},
 }}
 """)
     eq(nurture("-q", "init").returncode, 0, "init")
@@ -198,6 +209,145 @@ def check_message(message_id):
     ok("/t/c/" in html and "https://example.cn/whitepaper" not in html, "links are rewritten to signed click URLs")
     ok("/t/o/" in html, "the open pixel is there")
     ok("数字化营销" in html and "王磊" in html, "the message's and the lead's values are filled in")
+
+
+# ---------------------------------------------------------------------------
+# Template checks: at deploy time and as each send is queued.
+
+CASE_STUDY = """Subject: How {{lead.company|teams}} use {{topic}}
+
+<html><body><p>Dear {{lead.name|there}},</p>
+<p>{{topic}}: the case study.</p></body></html>
+"""
+
+# Line 3: a literal send whose message has no topic.
+REFUSED = """return { name = "refused", trigger = { manual = true },
+  run = function(lead)
+    send("email", { template = "case_study", audience = "cto" })
+  end }
+"""
+
+# One literal send the check accepts, one whose template only the run knows.
+DYNAMIC = """return { name = "dynamic", trigger = { event = "demo.requested" },
+  run = function(lead, event)
+    if event.props.vip then
+      send("email", { template = "case_study", topic = event.props.topic })
+    end
+    local ok, info = send("email", { template = "case_" .. "study" })
+    lead:tag("dynamic:" .. info.status)
+  end }
+"""
+
+GOOD_API = """return { name = "api_good", trigger = { manual = true },
+  run = function(lead)
+    send("email", { template = "case_study", topic = "CDP" })
+  end }
+"""
+
+
+def missing_topic(prefix):
+    """The refusal of REFUSED's send, as FILE:3: … names it."""
+    return ('%s:3: send("email", template "case_study"): template \'case_study\' (%s/templates/case_study.tmpl:1):'
+            " missing variable 'topic'" % (prefix, WORK))
+
+
+def api(method, path, port, body=None, ctype=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
+                                 data=body.encode() if body is not None else None)
+    req.add_header("Authorization", "Bearer " + ADMIN)
+    if ctype:
+        req.add_header("Content-Type", ctype)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def wait_for(cond, seconds=15):
+    end = time.time() + seconds
+    while time.time() < end:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.1)
+    return None
+
+
+def check_templates():
+    write(os.path.join(WORK, "templates", "case_study.tmpl"), CASE_STUDY)
+    write(os.path.join(WORK, "refused.lua"), REFUSED)
+    write(os.path.join(WORK, "dynamic.lua"), DYNAMIC)
+    want = missing_topic("refused.lua")
+
+    p = nurture("flow", "check", "refused.lua")
+    ok(p.returncode == 1 and want + "\n" in p.stderr, "flow check: a literal send without topic is refused,"
+       " naming the flow's line and the template's", p.stderr)
+    p = nurture("flow", "deploy", "refused.lua")
+    ok(p.returncode == 1 and want + "\n" in p.stderr, "flow deploy: refused with the same message", p.stderr)
+    p = nurture("flow", "check", "dynamic.lua")
+    ok(p.returncode == 0 and re.search(r"^dynamic\.lua: ok \(flow dynamic, version \w+, 0 lib modules;"
+                                       r" 1 send checked, 1 not checkable before run time\)$", p.stdout, re.M),
+       "flow check: a good flow is ok, with what was checked and what waits for run time", p.stdout + p.stderr)
+    p = nurture("-q", "flow", "deploy", "dynamic.lua")
+    eq(p.returncode, 0, "flow deploy: the good flow deploys")
+
+    bad = os.path.join(WORK, "badflows")
+    os.makedirs(bad)
+    shutil.copy(os.path.join(WORK, "refused.lua"), bad)
+    p = nurture("serve", "--flows", bad, "--once")
+    ok(p.returncode == 1 and missing_topic(bad + "/refused.lua") in p.stderr,
+       "serve --flows: a flow that fails the check stops the start", p.stderr[-2000:])
+    db = sqlite3.connect(os.path.join(WORK, "d.db"))
+    eq(db.execute("SELECT count(*) FROM flow WHERE name = 'refused'").fetchone()[0], 0,
+       "the refused flow was never deployed")
+    db.close()
+
+    log = open(os.path.join(WORK, "serve.log"), "w")
+    daemon = subprocess.Popen([NURTURE, "serve", "--listen", "127.0.0.1:0"], cwd=WORK, stdout=log, stderr=log)
+    try:
+        check_templates_live(daemon)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=15)
+        log.close()
+
+
+def check_templates_live(daemon):
+    log = os.path.join(WORK, "serve.log")
+    bound = wait_for(lambda: daemon.poll() is not None or
+                     re.search(r"HTTP API on http://127\.0\.0\.1:(\d+)/", open(log).read()))
+    if not ok(bound and daemon.poll() is None, "the daemon serves HTTP", open(log).read()[-2000:]):
+        return
+    port = int(bound.group(1))
+    status, a = api("POST", "/v1/flows", port, REFUSED, "text/x-lua")
+    err = (a or {}).get("error", {})
+    eq((status, err.get("code"), err.get("message")), (400, "invalid_flow", missing_topic("(request body)")),
+       "POST /v1/flows: 400 invalid_flow naming the line and the missing variable")
+    status, a = api("POST", "/v1/flows", port, GOOD_API, "text/x-lua")
+    eq((status, (a or {}).get("name")), (201, "api_good"), "POST /v1/flows: a flow that passes deploys (201)")
+
+    eq(nurture("-q", "event", "add", "dyn@x.cn", "demo.requested").returncode, 0, "a trigger event")
+
+    def failed():
+        db = sqlite3.connect(os.path.join(WORK, "d.db"))
+        try:
+            return db.execute("SELECT o.state, o.attempts, o.error FROM outbox o JOIN lead l ON l.id = o.lead_id"
+                              " WHERE l.email = 'dyn@x.cn'").fetchall()
+        finally:
+            db.close()
+    rows = wait_for(failed)
+    reason = ("refused by the email channel's check: template 'case_study' (%s/templates/case_study.tmpl:1):"
+              " missing variable 'topic'" % WORK)
+    eq(rows, [("failed", 0, reason)], "the dynamic send failed as it was queued, never handed to the channel")
+    p = nurture("run", "why", "dyn@x.cn")
+    ok(p.returncode == 0 and "→ failed: " + reason in p.stdout and "dynamic:failed → ok" in p.stdout,
+       "run why shows the reason, and the run went on with the failure", p.stdout + p.stderr)
+    status, why = api("GET", "/v1/leads/email:dyn@x.cn/why", port)
+    sends = [s for r in (why or {}).get("runs", []) for s in r.get("sends", [])]
+    eq([(s.get("state"), s.get("error")) for s in sends], [("failed", reason)], "GET /v1/leads/…/why shows it too")
+    entries = [json.loads(line) for line in open(os.path.join(OUT, "log.ndjson"))]
+    eq([e for e in entries if "dyn@x.cn" in e["rcpt_tos"]], [], "nothing reached the SMTP server for it")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ static int load(nu_plugin *p, const nu_host_api *h, char *err, size_t n)
 	return -1;
 }
 
-static const nu_plugin_desc desc = { NU_PLUGIN_ABI_MAJOR, NU_PLUGIN_ABI_MINOR, "failing", "1.0",
-				     load, NULL };
+static const nu_plugin_desc desc = { sizeof(nu_plugin_desc), NU_PLUGIN_ABI_MAJOR,
+				     NU_PLUGIN_ABI_MINOR, "failing", "1.0", load, NULL };
 
 NU_EXPORT const nu_plugin_desc *nurture_plugin_entry(void) { return &desc; }

@@ -730,7 +730,7 @@ static void goal_ends_waiting_runs(void **state)
 {
 	struct env v;
 	struct later_channel later = { 0 };
-	nu_channel ch = { "later", later_send, &later, 0 };
+	nu_channel ch = { "later", later_send, &later, 0, NULL };
 	nu_error err;
 	char why[200];
 	int64_t l, rw, rs, other;
@@ -820,7 +820,8 @@ static void crash_recovery_resends_only_idempotent(void **state)
 {
 	struct env v;
 	struct hanging_channel plain = { 0 }, idem = { 0 };
-	nu_channel chp = { "plain", hanging_send, &plain, 0 }, chi = { "idem", hanging_send, &idem, 1 };
+	nu_channel chp = { "plain", hanging_send, &plain, 0, NULL },
+		   chi = { "idem", hanging_send, &idem, 1, NULL };
 	nu_error err;
 	int64_t l, rp, ri;
 

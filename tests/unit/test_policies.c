@@ -46,7 +46,7 @@ static void env_open(struct env *v, const nu_send_policy *p, const char *flow_sr
 
 	test_db_open(&v->t);
 	v->script = (struct script){ "sent", 0 };
-	v->ch = (nu_channel){ "email", scripted_send, &v->script, 0 };
+	v->ch = (nu_channel){ "email", scripted_send, &v->script, 0, NULL };
 	snprintf(path, sizeof path, "%s/flow.lua", v->t.dir);
 	assert_non_null(fp = fopen(path, "w"));
 	fputs(flow_src, fp);
