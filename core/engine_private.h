@@ -27,6 +27,8 @@ struct nu_engine {
 	nu_flow cache[NU_VERSION_CACHE];   /* pinned versions, by sha */
 	size_t ncache, cache_next;
 	int dispatching;
+	int64_t sending_op;             /* the op being handed to its channel, and its try */
+	int sending_attempt;
 	nu_send_policy policy;
 	int no_dispatch;
 	void (*wakeup)(void *ud);

@@ -104,8 +104,13 @@ void nu_api_error(nu_api_req *r, int status, const char *code, const char *field
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (status >= 500)
-		nu_err("http: %s %s: %s", r->method_name, r->path, msg);
+	/* The path is not split yet when the request is refused early. A 503
+	 * is load or a busy store, to watch; other 5xx are faults. */
+	const char *where = r->path[0] ? r->path : evhttp_request_get_uri(r->req);
+	if (status == 503)
+		nu_warn("http: %s %s: %s", r->method_name, where ? where : "?", msg);
+	else if (status >= 500)
+		nu_err("http: %s %s: %s", r->method_name, where ? where : "?", msg);
 	nu_api_json(r, status, error_body(code, field, msg));
 }
 

@@ -248,6 +248,7 @@ int nu_outbox_cancel_run(nu_store *s, int64_t run_id, nu_error *err)
 
 struct pending_send {
 	int64_t op_id, lead_id;
+	int attempt;                  /* the try this claim starts (1 for the first) */
 	char channel[32];
 	json_t *message;
 };
@@ -293,7 +294,7 @@ static int claim(nu_engine *e, struct pending_send *out, size_t *n, nu_error *er
 	if (nu_store_begin(e->s, err) < 0)
 		return NU_EDB;
 	if (!(st = nu_store_stmt(e->s,
-		"SELECT op_id, channel, lead_id, message FROM outbox"
+		"SELECT op_id, channel, lead_id, message, attempts FROM outbox"
 		" WHERE state IN ('pending', 'sending') AND state = 'pending'"
 		" AND next_try <= ? ORDER BY next_try LIMIT 200", err)))
 		goto fail;
@@ -312,6 +313,7 @@ static int claim(nu_engine *e, struct pending_send *out, size_t *n, nu_error *er
 		snprintf(p->channel, sizeof p->channel, "%s", channel);
 		p->lead_id = sqlite3_column_int64(st, 2);
 		p->message = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
+		p->attempt = sqlite3_column_int(st, 4) + 1;   /* claiming counts it */
 	}
 	sqlite3_reset(st);
 	for (size_t i = 0; i < nlater; i++)
@@ -349,6 +351,8 @@ int nu_outbox_dispatch(nu_engine *e, int *did, nu_error *err)
 	e->dispatching = 1;
 	for (size_t i = 0; i < n; i++) {
 		const nu_channel *ch = nu_engine_channel(e, batch[i].channel);
+		e->sending_op = batch[i].op_id;
+		e->sending_attempt = batch[i].attempt;
 		if (rc == NU_OK && ch &&
 		    ch->send(ch->state, batch[i].op_id, batch[i].lead_id, batch[i].message, e) < 0)
 			rc = nu_engine_send_complete(e, batch[i].op_id, "failed", NULL,
@@ -356,6 +360,7 @@ int nu_outbox_dispatch(nu_engine *e, int *did, nu_error *err)
 		json_decref(batch[i].message);
 	}
 	e->dispatching = 0;
+	e->sending_op = 0;
 	if (shared && rc == NU_OK)
 		rc = nu_store_commit(e->s, err);
 	else if (shared)
@@ -499,6 +504,9 @@ int nu_engine_send_attempt(nu_engine *e, int64_t op_id)
 {
 	int attempts = 0;
 
+	/* Asked by the channel being handed this op: the claim knew. */
+	if (op_id && op_id == e->sending_op)
+		return e->sending_attempt;
 	/* Claiming a send for a try counts it (set_state to 'sending'). */
 	return attempts_of(e->s, op_id, &attempts, NULL) < 0 || attempts < 1 ? 1 : attempts;
 }
