@@ -5,9 +5,10 @@
  * table, the engine's dispatch and send_complete.
  *
  * The outcome comes from the message's "mock_outcome" field ("ok", "temp",
- * "perm", "unknown"), else from the config key default_outcome (plugins.mock
- * in nurture.conf.lua), else "ok". A delivered message is reported back as a
- * "mock.delivered" event (deduplicated by op id), the way a real channel
+ * "temp_once" — temporary on the first try only —, "perm", "unknown"), else
+ * from the config key default_outcome (plugins.mock in nurture.conf.lua),
+ * else "ok". A delivered message is reported back as a "mock.delivered"
+ * event {op_id, attempt} (deduplicated by op id), the way a real channel
  * reports provider receipts. Built with -fvisibility=hidden: only the entry
  * symbol is exported.
  *
@@ -32,13 +33,15 @@
 
 static const nu_host_api *host;
 
-static nu_send_status outcome_of(const char *json, const char *dflt)
+static nu_send_status outcome_of(const nu_message *m, const char *dflt)
 {
-	const char *v = strstr(json, "\"mock_outcome\":\"");
+	const char *v = strstr(m->json, "\"mock_outcome\":\"");
 	const char *o = v ? v + 16 : dflt;
 
 	if (!o)
 		return NU_SEND_OK;
+	if (!strncmp(o, "temp_once", 9))   /* a provider hiccup: the retry goes through */
+		return m->attempt > 1 ? NU_SEND_OK : NU_SEND_ETEMP;
 	if (!strncmp(o, "temp", 4))
 		return NU_SEND_ETEMP;
 	if (!strncmp(o, "perm", 4))
@@ -59,8 +62,8 @@ static int mock_init(nu_plugin *p, void **state, char *err, size_t errlen)
 static int mock_send(void *state, const nu_message *m)
 {
 	nu_plugin *p = state;
-	char provider_id[340], email[256] = "", props[64], key[48];
-	nu_send_result r = { sizeof r, outcome_of(m->json, host->config_get(p, "default_outcome")),
+	char provider_id[340], email[256] = "", props[80], key[48];
+	nu_send_result r = { sizeof r, outcome_of(m, host->config_get(p, "default_outcome")),
 			     provider_id, NULL };
 
 	/* The address comes from the lead, as a real channel's would. */
@@ -71,7 +74,8 @@ static int mock_send(void *state, const nu_message *m)
 		r.error = "the mock was told to fail this one";
 	host->send_complete(p, m->op_id, &r);
 	if (r.status == NU_SEND_OK) {
-		snprintf(props, sizeof props, "{\"op_id\":%lld}", (long long)m->op_id);
+		snprintf(props, sizeof props, "{\"op_id\":%lld,\"attempt\":%u}", (long long)m->op_id,
+			 (unsigned)m->attempt);
 		snprintf(key, sizeof key, "mock-delivered-%lld", (long long)m->op_id);
 		host->emit_event(p, m->lead_id, "mock.delivered", props, key);
 	}

@@ -155,6 +155,49 @@ static void mock_channel_carries_a_flow(void **state)
 	env_close(&v);
 }
 
+/* The channel learns which try a send is: a temporary failure, then the
+ * retry (after the backoff) is the second try, and the provider got that. */
+static void retry_is_the_second_attempt(void **state)
+{
+	struct env v;
+	char path[256], why[200];
+	nu_flow f;
+	int created, did;
+	int64_t lead, run;
+	nu_error err;
+	FILE *fl;
+
+	(void)state;
+	env_open(&v);
+	snprintf(path, sizeof path, "%s/nurture-mock.so", PLUGIN_DIR);
+	assert_int_equal(nu_plugins_load_file(v.r, path, &err), NU_OK);
+	snprintf(path, sizeof path, "%s/hiccup.lua", v.t.dir);
+	assert_non_null(fl = fopen(path, "w"));
+	fputs("return { name = 'hiccup', trigger = { manual = true },\n"
+	      "  run = function(lead) send('mock', { template = 'a', mock_outcome = 'temp_once' }) end }\n", fl);
+	fclose(fl);
+	assert_int_equal(nu_flow_load_file(path, NULL, &f, &err), NU_OK);
+	assert_int_equal(nu_store_begin(v.t.s, &err), NU_OK);
+	assert_int_equal(nu_flow_deploy(v.t.s, &f, &created, &err), NU_OK);
+	assert_int_equal(nu_store_commit(v.t.s, &err), NU_OK);
+	nu_flow_clear(&f);
+	assert_int_equal(nu_engine_reload(v.e, &err), NU_OK);
+	lead = test_lead(&v.t, NU_ID_EMAIL, "r@x.cn");
+	assert_int_equal(nu_store_begin(v.t.s, &err), NU_OK);
+	assert_int_equal(nu_engine_enroll(v.e, "hiccup", lead, 0, &run, why, sizeof why, &err), NU_OK);
+	assert_int_equal(nu_store_commit(v.t.s, &err), NU_OK);
+	assert_int_equal(nu_engine_pump(v.e, &did, &err), NU_OK);
+	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM outbox WHERE run_id = ? AND state = 'pending'"
+					" AND attempts = 1", run), 1);
+	v.t.now += 3600000;   /* past the backoff */
+	assert_int_equal(nu_engine_pump(v.e, &did, &err), NU_OK);
+	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM outbox WHERE run_id = ? AND state = 'sent'"
+					" AND attempts = 2", run), 1);
+	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM event WHERE lead_id = ? AND type = 'mock.delivered'"
+					" AND json_extract(props, '$.attempt') = 2", lead), 1);
+	env_close(&v);
+}
+
 /* A templates folder and a config for the email plugin (it never sends here). */
 static json_t *email_config(const char *dir)
 {
@@ -286,6 +329,7 @@ int main(void)
 		cmocka_unit_test(bad_plugins_are_refused_with_reasons),
 		cmocka_unit_test(writable_plugin_is_refused),
 		cmocka_unit_test(mock_channel_carries_a_flow),
+		cmocka_unit_test(retry_is_the_second_attempt),
 		cmocka_unit_test(email_check_at_deploy),
 		cmocka_unit_test(email_check_at_send_intent),
 	};
