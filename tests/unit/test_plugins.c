@@ -95,26 +95,55 @@ static void writable_plugin_is_refused(void **state)
 	env_close(&v);
 }
 
-static void write_flow(const char *path)
+static void load_flow(struct env *v, const char *name, const char *src, nu_flow *f)
 {
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs("return { name = 'via_mock', trigger = { manual = true },\n"
-	      "  run = function(lead)\n"
-	      "    local ok, info = send('mock', { template = 'a' })\n"
-	      "    if ok then lead:tag('mock:sent') end\n"
-	      "    local ok2, info2 = send('mock', { template = 'b', mock_outcome = 'perm' })\n"
-	      "    if not ok2 then lead:tag('mock:failed') end\n"
-	      "  end }\n", f);
-	fclose(f);
+	char path[256];
+	nu_error err;
+	FILE *out;
+
+	snprintf(path, sizeof path, "%s/%s.lua", v->t.dir, name);
+	assert_non_null(out = fopen(path, "w"));
+	fputs(src, out);
+	fclose(out);
+	if (nu_flow_load_file(path, NULL, f, &err) < 0)
+		fail_msg("%s", err.msg);
+}
+
+/* Writes, loads and deploys a flow, and has the engine pick it up. */
+static void deploy_flow(struct env *v, const char *name, const char *src)
+{
+	nu_flow f;
+	nu_error err;
+	int created;
+
+	load_flow(v, name, src, &f);
+	assert_int_equal(nu_store_begin(v->t.s, &err), NU_OK);
+	assert_int_equal(nu_flow_deploy(v->t.s, &f, &created, &err), NU_OK);
+	assert_int_equal(nu_store_commit(v->t.s, &err), NU_OK);
+	nu_flow_clear(&f);
+	assert_int_equal(nu_engine_reload(v->e, &err), NU_OK);
+}
+
+/* A new lead enrolled in `flow` by hand, then one pump. Returns the run. */
+static int64_t enroll_and_pump(struct env *v, const char *flow, const char *email, int64_t *lead)
+{
+	char why[200];
+	int64_t run;
+	int did;
+	nu_error err;
+
+	*lead = test_lead(&v->t, NU_ID_EMAIL, email);
+	assert_int_equal(nu_store_begin(v->t.s, &err), NU_OK);
+	assert_int_equal(nu_engine_enroll(v->e, flow, *lead, 0, &run, why, sizeof why, &err), NU_OK);
+	assert_int_equal(nu_store_commit(v->t.s, &err), NU_OK);
+	assert_int_equal(nu_engine_pump(v->e, &did, &err), NU_OK);
+	return run;
 }
 
 static void mock_channel_carries_a_flow(void **state)
 {
 	struct env v;
-	char path[256], why[200];
-	nu_flow f;
-	int created, did;
+	char path[256];
 	int64_t lead, run;
 	nu_error err;
 	json_t *list;
@@ -123,19 +152,14 @@ static void mock_channel_carries_a_flow(void **state)
 	env_open(&v);
 	snprintf(path, sizeof path, "%s/nurture-mock.so", PLUGIN_DIR);
 	assert_int_equal(nu_plugins_load_file(v.r, path, &err), NU_OK);
-	snprintf(path, sizeof path, "%s/via_mock.lua", v.t.dir);
-	write_flow(path);
-	assert_int_equal(nu_flow_load_file(path, NULL, &f, &err), NU_OK);
-	assert_int_equal(nu_store_begin(v.t.s, &err), NU_OK);
-	assert_int_equal(nu_flow_deploy(v.t.s, &f, &created, &err), NU_OK);
-	assert_int_equal(nu_store_commit(v.t.s, &err), NU_OK);
-	nu_flow_clear(&f);
-	assert_int_equal(nu_engine_reload(v.e, &err), NU_OK);
-	lead = test_lead(&v.t, NU_ID_EMAIL, "m@x.cn");
-	assert_int_equal(nu_store_begin(v.t.s, &err), NU_OK);
-	assert_int_equal(nu_engine_enroll(v.e, "via_mock", lead, 0, &run, why, sizeof why, &err), NU_OK);
-	assert_int_equal(nu_store_commit(v.t.s, &err), NU_OK);
-	assert_int_equal(nu_engine_pump(v.e, &did, &err), NU_OK);
+	deploy_flow(&v, "via_mock", "return { name = 'via_mock', trigger = { manual = true },\n"
+		    "  run = function(lead)\n"
+		    "    local ok, info = send('mock', { template = 'a' })\n"
+		    "    if ok then lead:tag('mock:sent') end\n"
+		    "    local ok2, info2 = send('mock', { template = 'b', mock_outcome = 'perm' })\n"
+		    "    if not ok2 then lead:tag('mock:failed') end\n"
+		    "  end }\n");
+	run = enroll_and_pump(&v, "via_mock", "m@x.cn", &lead);
 	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM run WHERE id = ? AND status = 'completed'",
 					run), 1);
 	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM outbox WHERE run_id = ? AND state = 'sent'"
@@ -160,33 +184,18 @@ static void mock_channel_carries_a_flow(void **state)
 static void retry_is_the_second_attempt(void **state)
 {
 	struct env v;
-	char path[256], why[200];
-	nu_flow f;
-	int created, did;
+	char path[256];
+	int did;
 	int64_t lead, run;
 	nu_error err;
-	FILE *fl;
 
 	(void)state;
 	env_open(&v);
 	snprintf(path, sizeof path, "%s/nurture-mock.so", PLUGIN_DIR);
 	assert_int_equal(nu_plugins_load_file(v.r, path, &err), NU_OK);
-	snprintf(path, sizeof path, "%s/hiccup.lua", v.t.dir);
-	assert_non_null(fl = fopen(path, "w"));
-	fputs("return { name = 'hiccup', trigger = { manual = true },\n"
-	      "  run = function(lead) send('mock', { template = 'a', mock_outcome = 'temp_once' }) end }\n", fl);
-	fclose(fl);
-	assert_int_equal(nu_flow_load_file(path, NULL, &f, &err), NU_OK);
-	assert_int_equal(nu_store_begin(v.t.s, &err), NU_OK);
-	assert_int_equal(nu_flow_deploy(v.t.s, &f, &created, &err), NU_OK);
-	assert_int_equal(nu_store_commit(v.t.s, &err), NU_OK);
-	nu_flow_clear(&f);
-	assert_int_equal(nu_engine_reload(v.e, &err), NU_OK);
-	lead = test_lead(&v.t, NU_ID_EMAIL, "r@x.cn");
-	assert_int_equal(nu_store_begin(v.t.s, &err), NU_OK);
-	assert_int_equal(nu_engine_enroll(v.e, "hiccup", lead, 0, &run, why, sizeof why, &err), NU_OK);
-	assert_int_equal(nu_store_commit(v.t.s, &err), NU_OK);
-	assert_int_equal(nu_engine_pump(v.e, &did, &err), NU_OK);
+	deploy_flow(&v, "hiccup", "return { name = 'hiccup', trigger = { manual = true },\n"
+		    "  run = function(lead) send('mock', { template = 'a', mock_outcome = 'temp_once' }) end }\n");
+	run = enroll_and_pump(&v, "hiccup", "r@x.cn", &lead);
 	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM outbox WHERE run_id = ? AND state = 'pending'"
 					" AND attempts = 1", run), 1);
 	v.t.now += 3600000;   /* past the backoff */
@@ -212,19 +221,6 @@ static json_t *email_config(const char *dir)
 			 "a@n.test", "templates", dir, "domain", "n.test");
 }
 
-static void load_flow(struct env *v, const char *name, const char *src, nu_flow *f)
-{
-	char path[256];
-	nu_error err;
-	FILE *out;
-
-	snprintf(path, sizeof path, "%s/%s.lua", v->t.dir, name);
-	assert_non_null(out = fopen(path, "w"));
-	fputs(src, out);
-	fclose(out);
-	if (nu_flow_load_file(path, NULL, f, &err) < 0)
-		fail_msg("%s", err.msg);
-}
 
 static void email_check_at_deploy(void **state)
 {
@@ -284,9 +280,7 @@ static void email_check_at_deploy(void **state)
 static void email_check_at_send_intent(void **state)
 {
 	struct env v;
-	char path[512], why[200];
-	nu_flow f;
-	int created, did;
+	char path[512];
 	int64_t lead, run;
 	nu_error err;
 
@@ -298,21 +292,12 @@ static void email_check_at_send_intent(void **state)
 	assert_int_equal(nu_plugins_open(v.e, v.config, &v.r, &err), NU_OK);
 	snprintf(path, sizeof path, "%s/nurture-email.so", PLUGIN_DIR);
 	assert_int_equal(nu_plugins_load_file(v.r, path, &err), NU_OK);
-	load_flow(&v, "dyn", "return { name = 'dyn', trigger = { manual = true },\n"
-		  "  run = function(lead)\n"
-		  "    local ok, info = send('email', { template = 'off' .. 'er' })\n"
-		  "    if not ok then lead:tag('check:' .. info.status) end\n"
-		  "  end }\n", &f);
-	assert_int_equal(nu_store_begin(v.t.s, &err), NU_OK);
-	assert_int_equal(nu_flow_deploy(v.t.s, &f, &created, &err), NU_OK);
-	assert_int_equal(nu_store_commit(v.t.s, &err), NU_OK);
-	nu_flow_clear(&f);
-	assert_int_equal(nu_engine_reload(v.e, &err), NU_OK);
-	lead = test_lead(&v.t, NU_ID_EMAIL, "c@x.cn");
-	assert_int_equal(nu_store_begin(v.t.s, &err), NU_OK);
-	assert_int_equal(nu_engine_enroll(v.e, "dyn", lead, 0, &run, why, sizeof why, &err), NU_OK);
-	assert_int_equal(nu_store_commit(v.t.s, &err), NU_OK);
-	assert_int_equal(nu_engine_pump(v.e, &did, &err), NU_OK);
+	deploy_flow(&v, "dyn", "return { name = 'dyn', trigger = { manual = true },\n"
+		    "  run = function(lead)\n"
+		    "    local ok, info = send('email', { template = 'off' .. 'er' })\n"
+		    "    if not ok then lead:tag('check:' .. info.status) end\n"
+		    "  end }\n");
+	run = enroll_and_pump(&v, "dyn", "c@x.cn", &lead);
 	assert_int_equal(test_query_int(&v.t, "SELECT count(*) FROM outbox WHERE run_id = ? AND state = 'failed'"
 					" AND attempts = 0 AND error LIKE 'refused by the email channel''s check:"
 					" template ''offer'' (%/offer.tmpl:1): missing variable ''topic'''", run), 1);
