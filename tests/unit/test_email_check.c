@@ -14,6 +14,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "testfiles.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -31,32 +32,21 @@ struct fixture {
 	email_catalog *c;
 };
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	assert_non_null(f = fopen(path, "wb"));
-	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-	assert_int_equal(fclose(f), 0);
-}
-
 static int setup(void **state)
 {
 	struct fixture *x = calloc(1, sizeof *x);
 
 	strcpy(x->dir, "/tmp/nurture-email-check-XXXXXX");
 	assert_non_null(mkdtemp(x->dir));
-	write_file(x->dir, "case_study.tmpl",
+	test_write_file(x->dir, "case_study.tmpl",
 		   "Subject: How {{lead.company|teams}} use {{topic}}\n"
 		   "\n"
 		   "<p>Dear {{lead.name|there}},</p>\n"
 		   "<p>{{topic}} at {{lead.company}}: {{offer.title|our offer}}</p>\n");
-	write_file(x->dir, "typo.tmpl",
+	test_write_file(x->dir, "typo.tmpl",
 		   "Subject: Hi\n\n<p>{{lead.compnay}}</p>\n<p>{{lead.shoe_size|}}</p>\n<p>{{first}}</p>\n");
-	write_file(x->dir, "broken.tmpl", "Subject: Hi\n\n<p>{{name</p>\n");
-	write_file(x->dir, "whole_lead.tmpl", "Subject: Hi\n\n<p>{{lead}}</p>\n");
+	test_write_file(x->dir, "broken.tmpl", "Subject: Hi\n\n<p>{{name</p>\n");
+	test_write_file(x->dir, "whole_lead.tmpl", "Subject: Hi\n\n<p>{{lead}}</p>\n");
 	x->c = email_catalog_new(x->dir);
 	assert_non_null(x->c);
 	*state = x;
@@ -196,14 +186,14 @@ static void templates_are_read_once_until_they_change(void **state)
 	assert_int_equal(email_catalog_reads(x->c), reads + 1);
 
 	/* New content and a later time: read again, and the check follows. */
-	write_file(x->dir, "case_study.tmpl", "Subject: {{topic}} for {{lead.name|you}}\n\n<p>{{hook}}</p>\n");
+	test_write_file(x->dir, "case_study.tmpl", "Subject: {{topic}} for {{lead.name|you}}\n\n<p>{{hook}}</p>\n");
 	touch_later(x->dir, "case_study.tmpl", 5);
 	fails(x, "{\"template\":\"case_study\",\"topic\":\"CDP\"}",
 	      "template 'case_study' (D/case_study.tmpl:3): missing variable 'hook'");
 	assert_int_equal(email_catalog_reads(x->c), reads + 2);
 
 	/* A .txt appearing beside it counts as a change too. */
-	write_file(x->dir, "case_study.txt", "{{topic}} {{plain}}\n");
+	test_write_file(x->dir, "case_study.txt", "{{topic}} {{plain}}\n");
 	fails(x, "{\"template\":\"case_study\",\"topic\":\"CDP\",\"hook\":\"h\"}",
 	      "template 'case_study' (D/case_study.txt:1): missing variable 'plain'");
 	assert_int_equal(email_catalog_reads(x->c), reads + 3);
@@ -214,7 +204,7 @@ static void templates_are_read_once_until_they_change(void **state)
 		fails(x, "{\"template\":\"broken\"}", "template 'broken': D/broken.tmpl:3: unclosed '{{'");
 	}
 	assert_int_equal(email_catalog_reads(x->c), reads + 5);
-	write_file(x->dir, "later.tmpl", "Subject: Hi\n\n<p>now here</p>\n");
+	test_write_file(x->dir, "later.tmpl", "Subject: Hi\n\n<p>now here</p>\n");
 	passes(x, "{\"template\":\"later\"}");
 	assert_int_equal(email_catalog_reads(x->c), reads + 6);
 }

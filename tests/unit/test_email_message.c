@@ -18,6 +18,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "testfiles.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -574,17 +575,6 @@ static void test_tmpl_subject_is_one_line(void **state)
 	email_template_free(t);
 }
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	assert_non_null(f = fopen(path, "wb"));
-	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-	assert_int_equal(fclose(f), 0);
-}
-
 static void test_tmpl_load_files(void **state)
 {
 	char dir[] = "/tmp/nurture-email-XXXXXX", err[512] = "", want[512], cmd[600];
@@ -594,10 +584,10 @@ static void test_tmpl_load_files(void **state)
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	write_file(dir, "welcome.tmpl", "\xEF\xBB\xBFSubject: Welcome {{name}}\r\n\r\n<p>Hi {{name}}</p>\r\n");
-	write_file(dir, "welcome.txt", "Hi {{name}},\r\nwelcome.\r\n");
-	write_file(dir, "html_only.tmpl", "Subject: Hi\n\n<p>Hi <b>{{name}}</b></p>\n");
-	write_file(dir, "broken.tmpl", "Subject: Hi\n\n<p>\n<p>{{name</p>\n");
+	test_write_file(dir, "welcome.tmpl", "\xEF\xBB\xBFSubject: Welcome {{name}}\r\n\r\n<p>Hi {{name}}</p>\r\n");
+	test_write_file(dir, "welcome.txt", "Hi {{name}},\r\nwelcome.\r\n");
+	test_write_file(dir, "html_only.tmpl", "Subject: Hi\n\n<p>Hi <b>{{name}}</b></p>\n");
+	test_write_file(dir, "broken.tmpl", "Subject: Hi\n\n<p>\n<p>{{name</p>\n");
 
 	assert_int_equal(email_template_load(dir, "welcome", &t, err, sizeof err), 0);
 	assert_int_equal(email_template_render(t, v, &r, err, sizeof err), 0);
