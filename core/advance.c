@@ -3,13 +3,15 @@
  * due time at a time, by a state machine on the event loop (advance.h).
  *
  * Each tick of the timer does one of two things:
+ *   settle  pump the engine at the clock's time and count the sends in
+ *           flight; come back in POLL_MS while some are (their
+ *           completions run on the loop meanwhile), at once while the pump
+ *           found work, and move on when the engine has nothing left at
+ *           this time;
  *   move    set the clock at the next stop: the earliest due wait or send
- *           up to the target, else the target itself;
- *   settle  pump the engine at that time and count the sends in flight;
- *           come back in POLL_MS while some are (their completions run
- *           on the loop meanwhile), at once while the pump found work,
- *           and move on when the engine has nothing left at this time.
- * The stop at the target ends it. Between ticks the loop runs everything
+ *           up to the target, else the target itself.
+ * It starts by settling where the clock is, and the stop at the target
+ * ends it. Between ticks the loop runs everything
  * else: SMTP and HTTP I/O, the plugins' completions, API requests.
  */
 #include <stdlib.h>
@@ -33,6 +35,7 @@ struct nu_advance {
 	int settling;           /* at a stop; 0: the next tick moves */
 	int final;              /* this stop is the target */
 	int moved;              /* this stop moved the clock */
+	int first;              /* the stop where the clock was: sends already in flight end there */
 	int stop_steps;         /* engine steps at this stop */
 	int in_flight;          /* at the last look; -1 before the first */
 	int64_t last_progress;  /* monotonic ms: the stop began, or a send completed */
@@ -62,13 +65,11 @@ static void finish(nu_advance *a, int rc)
 
 	a->res.rc = rc;
 	a->res.to = nu_store_now(nu_engine_store(a->e));
+	/* An error is the caller's to report (the API logs its 5xx answer). */
 	if (rc == NU_OK)
 		nu_info("clock advanced to %s: %d stop%s, %d engine steps",
 			nu_time_format(a->res.to / 1000 * 1000, at, sizeof at), a->res.stops,
 			a->res.stops == 1 ? "" : "s", a->res.steps);
-	else
-		nu_err("clock advance stopped at %s: %s",
-		       nu_time_format(a->res.to / 1000 * 1000, at, sizeof at), a->res.err.msg);
 	a->done(a->ud, &a->res);
 	event_free(a->tick);
 	free(a);
@@ -122,6 +123,7 @@ static int move(nu_advance *a)
 		a->res.stops++;
 	}
 	a->settling = 1;
+	a->first = 0;
 	a->stop_steps = 0;
 	a->in_flight = -1;
 	a->last_progress = mono_ms();
@@ -190,7 +192,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	/* Work due where the clock already is, and the pump took none of it:
 	 * moving on would only find the same stop again. */
-	if (!a->moved && !a->stop_steps) {
+	if (!a->first && !a->moved && !a->stop_steps) {
 		nu_error_set(&a->res.err, NU_ERR, "work due at %s is not taken by the engine",
 			     nu_time_format(nu_store_now(nu_engine_store(a->e)) / 1000 * 1000, at, sizeof at));
 		finish(a, NU_ERR);
@@ -222,6 +224,11 @@ int nu_advance_start(struct event_base *base, nu_engine *e, int64_t ms, int64_t 
 	a->ud = ud;
 	a->res.from = from;
 	a->res.target = from + ms;
+	/* Settle where the clock is first: what is due now, and sends handed
+	 * out before the advance, complete at this time, not at the first stop. */
+	a->settling = a->first = 1;
+	a->in_flight = -1;
+	a->last_progress = mono_ms();
 	nu_info("clock advance by %s started", nu_duration_format(ms, d, sizeof d));
 	again(a, 0);
 	*out = a;

@@ -34,7 +34,8 @@ typedef struct nu_advance_result {
 	nu_error err;
 } nu_advance_result;
 
-/* Called once with the outcome; the advance is freed right after. */
+/* Called once with the outcome; the advance is freed right after. Only
+ * success is logged here: report an error where it is answered. */
 typedef void (*nu_advance_done_fn)(void *ud, const nu_advance_result *res);
 
 /* Starts moving the engine's store clock forward by ms. settle_ms bounds
