@@ -11,8 +11,8 @@
  *   move    set the clock at the next stop: the earliest due wait or send
  *           up to the target, else the target itself.
  * It starts by settling where the clock is, and the stop at the target
- * ends it. Between ticks the loop runs everything
- * else: SMTP and HTTP I/O, the plugins' completions, API requests.
+ * ends it. Between ticks the loop runs everything else: SMTP and HTTP
+ * I/O, the plugins' completions, API requests.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -78,8 +78,8 @@ static void finish(nu_advance *a, int rc)
 static int sends_in_flight(nu_store *s, int *n, nu_error *err)
 {
 	/* "state IN (…) AND" lets SQLite use the partial index outbox_active. */
-	sqlite3_stmt *st = nu_store_stmt(s, "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')"
-					 " AND state = 'sending'", err);
+	sqlite3_stmt *st = nu_store_stmt(s, "SELECT count(*) FROM outbox"
+					 " WHERE state IN ('pending', 'sending') AND state = 'sending'", err);
 
 	if (!st)
 		return NU_EDB;

@@ -39,10 +39,10 @@ typedef struct nu_advance_result {
 typedef void (*nu_advance_done_fn)(void *ud, const nu_advance_result *res);
 
 /* Starts moving the engine's store clock forward by ms. settle_ms bounds
- * the wait for the sends of one stop: the advance gives up (NU_ERR with
- * res->in_flight > 0, the clock left at that stop) when sends are in flight and
- * none has completed for that long. done runs later, on the loop, never
- * inside this call. */
+ * the wait for the sends of one stop: when sends are in flight and none
+ * has completed for that long, the advance gives up (NU_ERR with
+ * res->in_flight > 0) and the clock stays at that stop. done runs later,
+ * on the loop, never inside this call. */
 int  nu_advance_start(struct event_base *base, nu_engine *e, int64_t ms, int64_t settle_ms,
 		      nu_advance_done_fn done, void *ud, nu_advance **out, nu_error *err);
 

@@ -342,7 +342,8 @@ static int clock_cmd(nu_cli *cli, int argc, char **argv)
 	if (nu_simclock_install(cli->store, &offset, &err) < 0)
 		return nu_cli_fail("%s", err.msg);
 	nu_time_format(nu_store_now(cli->store) / 1000 * 1000, when, sizeof when);
-	json_t *o = json_pack("{s:s,s:I,s:i}", "now", when, "offset_ms", (json_int_t)offset, "steps", steps);
+	json_t *o = json_pack("{s:s,s:I,s:i}", "now", when, "offset_ms", (json_int_t)offset,
+			      "steps", steps);
 	if (argc == 3)
 		json_object_set_new(o, "sends", nu_simclock_sends(cli->store, from, nu_store_now(cli->store)));
 	return print_clock(cli, argc == 3 ? argv[2] : NULL, o);

@@ -54,6 +54,7 @@ for so in nurture-email.so nurture-mock.so; do
 done
 "$PY" -c 'import aiosmtpd' 2>/dev/null ||
   die "the mail sink needs aiosmtpd for $PY: run make deps (Debian package python3-aiosmtpd)"
+command -v openssl >/dev/null || die "the mail sink makes its certificate with openssl: run make deps"
 
 rm -rf "$OUT"
 mkdir -p "$OUT/mail" "$OUT/plugins"
