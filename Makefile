@@ -9,9 +9,10 @@ ASAN_BUILD ?= build-asan
 BENCH_BUILD ?= build-release
 
 # Debian bookworm packages. Keep in sync with meson.build's dependencies.
+# python3-aiosmtpd and openssl (its certificate) run the SMTP sink of the demo and the tests.
 DEBS = meson ninja-build pkg-config gcc python3 sqlite3 \
        liblua5.4-dev libsqlite3-dev libjansson-dev libcmocka-dev libssl-dev libevent-dev \
-       libcurl4-openssl-dev python3-aiosmtpd tzdata
+       libcurl4-openssl-dev python3-aiosmtpd openssl tzdata
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

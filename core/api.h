@@ -41,9 +41,10 @@ struct nu_httpd {
 	int connections;                   /* open connections we have seen a request on */
 	struct evhttp_connection **conns;  /* their set (see httpd.c) */
 	size_t conn_cap;
-	int64_t started_ms;
+	int64_t started_ms;                /* wall clock, for uptime */
 	nu_api_counters n;
 	nu_api_group *group;               /* api_group.c */
+	struct nu_api_clock *clock;        /* the clock advance under way (api_clock.c) */
 };
 
 typedef struct nu_api_req {
@@ -80,6 +81,11 @@ extern const nu_api_route nu_api_lead_routes[];
 extern const nu_api_route nu_api_flow_routes[];
 extern const nu_api_route nu_api_track_routes[];
 extern const nu_api_route nu_api_ops_routes[];
+extern const nu_api_route nu_api_clock_routes[];
+
+/* The server is stopping: an advance under way stops and its request is
+ * answered (api_clock.c). */
+void nu_api_clock_stop(nu_httpd *h);
 
 /* ---- replies ---- */
 
@@ -121,6 +127,15 @@ void nu_api_group_abort(nu_api_req *r, const nu_error *err);
 /* Commits an open group and answers its requests (before another route
  * reads or writes, so it sees what was acknowledged). */
 void nu_api_group_flush(nu_httpd *h);
+
+/* An answer that comes later, from a loop callback (an asynchronous
+ * handler): returns a copy of the request that stays valid after the
+ * handler returns (without the body, query or path segments), or NULL
+ * after answering 500. Answer the copy exactly once with the functions
+ * above, then free it with nu_api_deferred_free. A client that hung up
+ * meanwhile costs nothing: libevent then drops the answer. */
+nu_api_req *nu_api_defer(nu_api_req *r);
+void nu_api_deferred_free(nu_api_req *d);
 
 /* ---- request helpers ---- */
 

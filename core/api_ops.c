@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "api.h"
+#include "timefmt.h"
 
 typedef struct text {
 	char *s;
@@ -176,7 +177,7 @@ static void healthz(nu_api_req *r)
 	nu_api_json(r, one == 1 ? 200 : 503,
 		    json_pack("{s:s,s:s,s:s,s:I}", "status", one == 1 ? "ok" : "database unavailable",
 			      "version", NU_VERSION, "database", one == 1 ? "ok" : "error", "uptime_s",
-			      (json_int_t)((nu_store_now(r->s) - r->h->started_ms) / 1000)));
+			      (json_int_t)((nu_time_now_ms() - r->h->started_ms) / 1000)));
 }
 
 const nu_api_route nu_api_ops_routes[] = {

@@ -72,6 +72,10 @@ int nu_cli_remote(nu_cli *cli);
  * path is already escaped; body may be NULL. */
 int nu_cli_api(nu_cli *cli, const char *method, const char *path, const char *content_type,
 	       const char *body, size_t len, json_t **out);
+/* The same for a call that takes as long as the work it asks for (clock
+ * advance): at most timeout_ms instead of a minute. */
+int nu_cli_api_wait(nu_cli *cli, const char *method, const char *path, const char *content_type,
+		    const char *body, size_t len, long timeout_ms, json_t **out);
 /* Prints the API's error answer ("nurture: <message>") and returns
  * NU_EXIT_FAIL. */
 int nu_cli_api_fail(int status, json_t *answer);

@@ -1,6 +1,7 @@
 /*
  * cli_flow.c — `nurture flow …`: check, deploy, list, test, enroll.
  */
+#include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 #include <event2/event.h>
@@ -307,21 +308,96 @@ fail:
 	return nu_cli_fail("%s", err.msg);
 }
 
+/* ", 35 sends (email 30, wechat 5)" or ", no sends". */
+static void print_sends(json_t *sends)
+{
+	const char *channel;
+	json_t *n;
+	json_int_t total = 0;
+	int first = 1;
+
+	json_object_foreach(sends, channel, n)
+		total += json_integer_value(n);
+	if (!total) {
+		printf(", no sends\n");
+		return;
+	}
+	printf(", %lld send%s (", (long long)total, total == 1 ? "" : "s");
+	json_object_foreach(sends, channel, n) {
+		printf("%s%s %lld", first ? "" : ", ", channel, (long long)json_integer_value(n));
+		first = 0;
+	}
+	printf(")\n");
+}
+
+/* What `clock` prints, offline or from the daemon's answer: now,
+ * offset_ms, and after an advance steps and sends. */
+static int print_clock(nu_cli *cli, const char *by, json_t *o)
+{
+	int64_t offset = json_integer_value(json_object_get(o, "offset_ms"));
+	char d[32];
+
+	if (cli->json) {
+		nu_cli_print_json(o);
+		return NU_EXIT_OK;
+	}
+	if (by) {
+		printf("clock advanced %s to %s: %lld engine steps on the way", by, nu_cli_str(o, "now"),
+		       (long long)json_integer_value(json_object_get(o, "steps")));
+		print_sends(json_object_get(o, "sends"));
+	} else {
+		printf("%s (%s%s)\n", nu_cli_str(o, "now"), offset ? "wall clock + " : "wall clock",
+		       offset ? nu_duration_format((offset + 500) / 1000 * 1000, d, sizeof d) : "");
+	}
+	json_decref(o);
+	return NU_EXIT_OK;
+}
+
+/* Through the daemon: it moves the clock with its event loop running, so
+ * the plugins' sends complete at each stop (docs/api.md). */
+static int clock_remote(nu_cli *cli, const char *by)
+{
+	/* As long as the advance takes: a year of a big database is minutes. */
+	static const long wait_ms = 3600L * 1000;
+	json_t *a = NULL, *req;
+	char *body;
+	int status;
+
+	if (!by) {
+		status = nu_cli_api(cli, "GET", "/v1/clock", NULL, NULL, 0, &a);
+	} else {
+		req = json_pack("{s:s}", "by", by);
+		body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+		json_decref(req);
+		if (!body)
+			return nu_cli_fail("out of memory");
+		status = nu_cli_api_wait(cli, "POST", "/v1/clock/advance", "application/json", body,
+					 strlen(body), wait_ms, &a);
+		free(body);
+	}
+	if (status != 200)
+		return nu_cli_api_fail(status, a);
+	return print_clock(cli, by, a);
+}
+
 static int clock_cmd(nu_cli *cli, int argc, char **argv)
 {
 	nu_engine *e = NULL;
 	nu_error err;
-	int64_t offset, ms;
-	char when[48], d[32], msg[200];
+	int64_t offset, ms, from;
+	char when[48], msg[200];
 	int steps = 0;
 
 	if (argc > 3 || (argc >= 2 && strcmp(argv[1], "advance")) || argc == 2)
 		return nu_cli_usage(&nu_cli_flow_commands[6], NULL);
+	if (argc == 3 && nu_duration_parse(argv[2], &ms, msg, sizeof msg) < 0)
+		return nu_cli_usage(&nu_cli_flow_commands[6], msg);
+	if (nu_cli_remote(cli) == 1)
+		return clock_remote(cli, argc == 3 ? argv[2] : NULL);
 	if (nu_cli_open(cli) < 0)
 		return NU_EXIT_FAIL;
+	from = nu_store_now(cli->store);
 	if (argc == 3) {
-		if (nu_duration_parse(argv[2], &ms, msg, sizeof msg) < 0)
-			return nu_cli_usage(&nu_cli_flow_commands[6], msg);
 		if (nu_cli_engine(cli, &e, &err) < 0 || nu_simclock_advance(e, ms, &steps, &err) < 0) {
 			nu_engine_close(e);
 			return nu_cli_fail("%s", err.msg);
@@ -331,15 +407,11 @@ static int clock_cmd(nu_cli *cli, int argc, char **argv)
 	if (nu_simclock_install(cli->store, &offset, &err) < 0)
 		return nu_cli_fail("%s", err.msg);
 	nu_time_format(nu_store_now(cli->store) / 1000 * 1000, when, sizeof when);
-	if (cli->json)
-		nu_cli_print_json(json_pack("{s:s,s:I,s:i}", "now", when, "offset_ms", (json_int_t)offset,
-					    "steps", steps));
-	else if (argc == 3)
-		printf("clock advanced %s to %s: %d engine steps on the way\n", argv[2], when, steps);
-	else
-		printf("%s (%s%s)\n", when, offset ? "wall clock + " : "wall clock",
-		       offset ? nu_duration_format((offset + 500) / 1000 * 1000, d, sizeof d) : "");
-	return NU_EXIT_OK;
+	json_t *o = json_pack("{s:s,s:I,s:i}", "now", when, "offset_ms", (json_int_t)offset,
+			      "steps", steps);
+	if (argc == 3)
+		json_object_set_new(o, "sends", nu_simclock_sends(cli->store, from, nu_store_now(cli->store)));
+	return print_clock(cli, argc == 3 ? argv[2] : NULL, o);
 }
 
 static int plugins_cmd(nu_cli *cli, int argc, char **argv)
@@ -505,7 +577,12 @@ const nu_cli_command nu_cli_flow_commands[] = {
 	  "fires every timer on the way at its own time, as the daemon would have: use it\n"
 	  "on a copy (nurture backup) to preview what flows will send. Every command and\n"
 	  "the daemon read the clock as wall time plus the stored offset; it never moves\n"
-	  "back.\n", clock_cmd },
+	  "back.\n\n"
+	  "While a daemon answers (see 'Through a running daemon' in docs/cli.md), the\n"
+	  "daemon moves its clock: at each due time it sends through its channel plugins\n"
+	  "and waits for the sends to complete before going on, so receipts are recorded\n"
+	  "at the time they belong to. Without a daemon, sends that need a plugin stay\n"
+	  "queued.\n", clock_cmd },
 	{ "plugins", "[--dir DIR]", "Load the channel plugins and show them, their channels and health.",
 	  "Loads every *.so of DIR (default: plugins.dir in the config) the way nurture\n"
 	  "serve does and reports each: loaded with its channels, or refused with the\n"

@@ -2,10 +2,11 @@
  * cli_remote.c — the CLI as a client of the daemon's HTTP API.
  *
  * When a daemon runs, commands that act on live data (event add, lead
- * show, lead tag/untag/stage, flow deploy/list/enroll, run why) go through
- * its API instead of opening the database: the daemon then sees the change
- * at once (no 100 ms poll), enforces the same tokens and limits, and the
- * CLI works from a machine that has no copy of the database. Offline
+ * show, lead tag/untag/stage, flow deploy/list/enroll, run why, clock)
+ * go through its API instead of opening the database: the daemon then
+ * sees the change at once (no 100 ms poll), enforces the same tokens and
+ * limits, and the CLI works from a machine that has no copy of the
+ * database; `clock advance` needs the daemon's loop besides. Offline
  * commands (init, backup, flow check, flow test, import) always work on
  * files.
  *
@@ -123,9 +124,15 @@ int nu_cli_remote(nu_cli *cli)
 int nu_cli_api(nu_cli *cli, const char *method, const char *path, const char *content_type,
 	       const char *body, size_t len, json_t **out)
 {
+	return nu_cli_api_wait(cli, method, path, content_type, body, len, 60000, out);
+}
+
+int nu_cli_api_wait(nu_cli *cli, const char *method, const char *path, const char *content_type,
+		    const char *body, size_t len, long timeout_ms, json_t **out)
+{
 	answer a = { 0 };
 	char why[CURL_ERROR_SIZE] = "";
-	int status = call(cli, method, path, content_type, body, len, 60000, &a, why, sizeof why);
+	int status = call(cli, method, path, content_type, body, len, timeout_ms, &a, why, sizeof why);
 
 	*out = NULL;
 	if (status < 0) {

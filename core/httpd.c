@@ -31,10 +31,11 @@
 #include "json_text.h"
 #include "leads.h"
 #include "log.h"
+#include "timefmt.h"
 
 static const nu_api_route *const route_tables[] = {
 	nu_api_event_routes, nu_api_lead_routes, nu_api_flow_routes, nu_api_track_routes,
-	nu_api_ops_routes,
+	nu_api_ops_routes, nu_api_clock_routes,
 };
 
 /* ---- replies ---------------------------------------------------------- */
@@ -133,6 +134,32 @@ void nu_api_fail(nu_api_req *r, const nu_error *err)
 	default:
 		nu_api_error(r, 500, "internal", NULL, "%s", err->msg);
 	}
+}
+
+nu_api_req *nu_api_defer(nu_api_req *r)
+{
+	nu_api_req *d = malloc(sizeof *d);
+
+	if (!d) {
+		nu_api_error(r, 500, "internal", NULL, "out of memory");
+		return NULL;
+	}
+	*d = *r;
+	/* What on_request frees or reuses once the handler returns. */
+	TAILQ_INIT(&d->query);
+	d->body = NULL;
+	d->body_len = 0;
+	d->nseg = 0;
+	d->answered = 0;
+	r->answered = 1;    /* on_request must not answer it for us */
+	return d;
+}
+
+void nu_api_deferred_free(nu_api_req *d)
+{
+	if (d && !d->answered)
+		nu_api_error(d, 500, "internal", NULL, "the deferred request got no answer (bug)");
+	free(d);
 }
 
 /* "email: has no domain" → "email"; "tags[2]: …" → "tags[2]";
@@ -605,7 +632,7 @@ int nu_httpd_start(struct event_base *base, const nu_httpd_options *o, nu_httpd 
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
 	h->opt = *o;
 	h->base = base;
-	h->started_ms = nu_store_now(nu_engine_store(o->engine));
+	h->started_ms = nu_time_now_ms();   /* wall time: the store's clock may be advanced */
 	if (parse_listen(o->cfg->listen, host, sizeof host, &port) < 0) {
 		free(h);
 		return nu_error_set(err, NU_EINVAL, "http.listen must be host:port (\"127.0.0.1:7780\", "
@@ -661,6 +688,7 @@ void nu_httpd_stop(nu_httpd *h)
 {
 	if (!h)
 		return;
+	nu_api_clock_stop(h);   /* answers its request while the connection is still there */
 	nu_api_group_free(h->group);   /* commits and answers what is held */
 	evhttp_free(h->http);   /* closes the connections: the close callbacks run now */
 	free(h->conns);

@@ -49,6 +49,45 @@ int nu_simclock_install(nu_store *s, int64_t *offset, nu_error *err)
 	return NU_OK;
 }
 
+int64_t nu_simclock_offset(void)
+{
+	return the_clock.offset;
+}
+
+json_t *nu_simclock_sends(nu_store *s, int64_t from, int64_t to)
+{
+	sqlite3_stmt *st = nu_store_stmt(s, "SELECT channel, count(*) FROM outbox"
+					 " WHERE created_at > ? AND created_at <= ?"
+					 " GROUP BY channel ORDER BY channel", NULL);
+	json_t *o = json_object();
+
+	if (!st || !o)
+		return o;
+	sqlite3_bind_int64(st, 1, from);
+	sqlite3_bind_int64(st, 2, to);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_object_set_new(o, (const char *)sqlite3_column_text(st, 0),
+				    json_integer(sqlite3_column_int64(st, 1)));
+	sqlite3_reset(st);
+	return o;
+}
+
+int nu_simclock_set(nu_store *s, int64_t t, nu_error *err)
+{
+	int64_t offset = t - nu_time_now_ms(), stored;
+
+	/* Never backwards, not even behind another process's advance. */
+	if (read_offset(s, &stored, err) < 0)
+		return NU_EDB;
+	if (offset < stored)
+		offset = stored;
+	if (offset < the_clock.offset)
+		offset = the_clock.offset;
+	the_clock.offset = offset;
+	nu_store_set_clock(s, offset_now, &the_clock);
+	return write_offset(s, offset, err);
+}
+
 struct advancing {
 	nu_store *s;
 	nu_error *err;
@@ -58,13 +97,8 @@ struct advancing {
 static void set_clock(void *ud, int64_t t)
 {
 	struct advancing *a = ud;
-	int64_t offset = t - nu_time_now_ms();
 
-	if (offset < the_clock.offset)
-		offset = the_clock.offset;   /* never backwards */
-	the_clock.offset = offset;
-	nu_store_set_clock(a->s, offset_now, &the_clock);
-	if (write_offset(a->s, offset, a->err) < 0)
+	if (nu_simclock_set(a->s, t, a->err) < 0)
 		a->failed = 1;
 }
 

@@ -21,10 +21,11 @@ return {
     local DAY = 86400000
     local SILENCE = 90 * DAY
 
-    -- The subject lines under test (arm → subject).
+    -- The subject lines under test (arm → subject). The email templates
+    -- (flows/templates/we_miss_you_*.tmpl) put the lead's name in front.
     local SUBJECTS = {
       A = "好久不见:2026 B2B 营销自动化趋势报告为您备好了",
-      B = "{name},这份老朋友专属礼包还在等您",
+      B = "这份老朋友专属礼包还在等您",
     }
     -- The win-back touches. After each, we wait `wait` for the reaction
     -- that touch invites (`reply`); any other event counts as well.

@@ -1,7 +1,7 @@
 -- Simulated-time tests of reactivation.lua (nurture flow test).
 local SUBJECT = {
   A = "好久不见:2026 B2B 营销自动化趋势报告为您备好了",
-  B = "{name},这份老朋友专属礼包还在等您",
+  B = "这份老朋友专属礼包还在等您",
 }
 
 return {

@@ -8,9 +8,14 @@
  * "temp_once" — temporary on the first try only —, "perm", "unknown"), else
  * from the config key default_outcome (plugins.mock in nurture.conf.lua),
  * else "ok". A delivered message is reported back as a "mock.delivered"
- * event {op_id, attempt} (deduplicated by op id), the way a real channel
- * reports provider receipts. Built with -fvisibility=hidden: only the entry
- * symbol is exported.
+ * event {op_id, channel, attempt} (deduplicated by op id), the way a real
+ * channel reports provider receipts. Built with -fvisibility=hidden: only
+ * the entry symbol is exported.
+ *
+ * The config key channels ("wechat,sms,wecom") makes the mock stand in for
+ * those channels too, each behaving as "mock" does: the demo sends the
+ * example flows' WeChat, SMS and WeCom messages through the whole plugin
+ * path while only email has a real plugin.
  *
  * It also receives callbacks the way a real provider integration does:
  * POST /hooks/mock/events signed per Standard Webhooks v1 (webhook-id,
@@ -62,7 +67,7 @@ static int mock_init(nu_plugin *p, void **state, char *err, size_t errlen)
 static int mock_send(void *state, const nu_message *m)
 {
 	nu_plugin *p = state;
-	char provider_id[340], email[256] = "", props[80], key[48];
+	char provider_id[340], email[256] = "", props[112], key[48];
 	nu_send_result r = { sizeof r, outcome_of(m, host->config_get(p, "default_outcome")),
 			     provider_id, NULL };
 
@@ -74,8 +79,8 @@ static int mock_send(void *state, const nu_message *m)
 		r.error = "the mock was told to fail this one";
 	host->send_complete(p, m->op_id, &r);
 	if (r.status == NU_SEND_OK) {
-		snprintf(props, sizeof props, "{\"op_id\":%lld,\"attempt\":%u}", (long long)m->op_id,
-			 (unsigned)m->attempt);
+		snprintf(props, sizeof props, "{\"op_id\":%lld,\"channel\":\"%s\",\"attempt\":%u}",
+			 (long long)m->op_id, m->channel, (unsigned)m->attempt);
 		snprintf(key, sizeof key, "mock-delivered-%lld", (long long)m->op_id);
 		host->emit_event(p, m->lead_id, "mock.delivered", props, key);
 	}
@@ -205,6 +210,49 @@ static const nu_channel_ops mock_channel = {
 	.init = mock_init, .send = mock_send, .health = mock_health,
 };
 
+/* A channel name the mock may take: 1 to 31 of [a-z0-9_-] (it goes into
+ * event props as it is). */
+static int good_name(const char *s, size_t n)
+{
+	if (!n || n > 31)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		      s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* plugins.mock.channels: "wechat,sms,wecom" (spaces allowed). The host
+ * copies the ops and the name, so one stack copy serves each. */
+static int register_more(nu_plugin *p, const nu_host_api *h, char *err, size_t errlen)
+{
+	const char *list = h->config_get(p, "channels");
+	char name[32];
+
+	for (const char *s = list; s && *s;) {
+		s += strspn(s, " ,");
+		size_t n = strcspn(s, " ,");
+		if (!n)
+			break;
+		if (!good_name(s, n)) {
+			snprintf(err, errlen, "plugins.mock.channels: '%.*s' is not a channel name "
+				 "(1 to 31 of a-z, 0-9, _ and -)", (int)(n > 64 ? 64 : n), s);
+			return -1;
+		}
+		memcpy(name, s, n);
+		name[n] = '\0';
+		nu_channel_ops ops = mock_channel;
+		ops.name = name;
+		if (strcmp(name, "mock") && h->register_channel(p, &ops) < 0) {
+			snprintf(err, errlen, "plugins.mock.channels: could not register '%s' (at most 7)", name);
+			return -1;
+		}
+		s += n;
+	}
+	return 0;
+}
+
 static int mock_load(nu_plugin *p, const nu_host_api *h, char *err, size_t errlen)
 {
 	host = h;
@@ -212,6 +260,8 @@ static int mock_load(nu_plugin *p, const nu_host_api *h, char *err, size_t errle
 		snprintf(err, errlen, "could not register the mock channel");
 		return -1;
 	}
+	if (register_more(p, h, err, errlen) < 0)
+		return -1;
 	if (h->register_webhook(p, mock_webhook, p) < 0) {
 		snprintf(err, errlen, "could not register the webhook");
 		return -1;
