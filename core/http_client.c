@@ -14,6 +14,10 @@
  * Connections are kept alive in the multi handle's cache, shared by every
  * request: an easy handle lives for one request only, but the connection it
  * used stays for the next request to the same host.
+ *
+ * Mail goes through the same ids, cancels and delivery queue, but is sent
+ * by mail_pool.c on worker threads: curl's SMTP blocks inside the multi
+ * handle while it waits for the verdict on a message (mail_pool.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,10 @@
 #include <event2/event.h>
 #include "http_client.h"
 #include "log.h"
+#include "mail_pool.h"
+
+/* Mail threads: each holds one SMTP connection open at a time. */
+#define MAIL_WORKERS 4
 
 /* One request from submit until its callback has run. */
 struct xfer {
@@ -31,10 +39,7 @@ struct xfer {
 	nu_http_done done;
 	void *ud;
 	struct curl_slist *headers;
-	struct curl_slist *rcpt;     /* mail: envelope recipients */
-	char *upload;                /* mail: the message, sent by on_upload */
-	size_t upload_len, upload_pos;
-	int mail;
+	uint64_t mail_ticket;        /* mail: in the pool, not yet come back */
 	char *buf;                   /* the response body, NUL-terminated */
 	size_t len, cap;
 	int too_big, no_memory;      /* why the write callback stopped curl */
@@ -59,6 +64,7 @@ struct nu_http {
 	struct xfer *live;           /* every request whose callback has not run */
 	struct xfer *qhead, *qtail;  /* finished, in the order they finished */
 	struct sock *socks;          /* so close frees any curl never removed */
+	nu_mail_pool *mail;
 	uint64_t next_id, finished, reused;
 	int delivering, closing;
 };
@@ -220,8 +226,6 @@ static void free_xfer(struct xfer *x)
 	if (x->easy)
 		curl_easy_cleanup(x->easy);
 	curl_slist_free_all(x->headers);
-	curl_slist_free_all(x->rcpt);
-	free(x->upload);
 	free(x->buf);
 	free(x);
 }
@@ -270,17 +274,9 @@ static void finish(struct xfer *x, CURLcode rc)
 {
 	long code = 0;
 
-	if (rc == CURLE_OK || x->mail)
+	if (rc == CURLE_OK)
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-	if (x->mail) {
-		/* SMTP: the last reply tells a refusal (5xx) from a try-later (4xx)
-		 * from a message sent without a verdict (354 then silence). */
-		x->res.reply_code = (int)code;
-		x->res.status = rc == CURLE_OK ? 250 : 0;
-		x->res.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
-		if (rc != CURLE_OK)
-			x->res.error = failure_text(x, rc);
-	} else if (rc == CURLE_OK && code > 0) {
+	if (rc == CURLE_OK && code > 0) {
 		x->res.status = (int)code;
 		x->res.connection_reused = nu_http_connection_reused(x->easy);
 	} else {
@@ -335,6 +331,7 @@ static void destroy(nu_http *h)
 {
 	/* curl may still call the socket and timer callbacks while it closes
 	 * its cached connections, so h stays whole until it returns. */
+	nu_mail_pool_close(h->mail);
 	curl_multi_cleanup(h->multi);
 	while (h->socks)
 		free_sock(h, h->socks);
@@ -470,67 +467,13 @@ static int setup(struct xfer *x, const nu_http_request *req, const char *method,
 	return NU_OK;
 }
 
-static size_t on_upload(char *out, size_t size, size_t nmemb, void *arg)
-{
-	struct xfer *x = arg;
-	size_t n = size * nmemb, left = x->upload_len - x->upload_pos;
-
-	if (n > left)
-		n = left;
-	memcpy(out, x->upload + x->upload_pos, n);
-	x->upload_pos += n;
-	return n;
-}
-
-static int setup_mail(struct xfer *x, const nu_mail_request *req, nu_error *err)
-{
-	CURL *e = x->easy;
-	CURLcode rc = CURLE_OK;
-
-	for (const char *const *r = req->rcpt; *r; r++) {
-		struct curl_slist *l = curl_slist_append(x->rcpt, *r);
-		if (!l)
-			return nu_error_set(err, NU_ENOMEM, "out of memory");
-		x->rcpt = l;
-	}
-	if (!(x->upload = malloc(req->message_len ? req->message_len : 1)))
-		return nu_error_set(err, NU_ENOMEM, "out of memory");
-	memcpy(x->upload, req->message, req->message_len);
-	x->upload_len = req->message_len;
-	x->mail = 1;
-#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
-	SET(CURLOPT_URL, req->url);
-	SET(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 30000L);
-	SET(CURLOPT_PRIVATE, (void *)x);
-	SET(CURLOPT_ERRORBUFFER, x->errbuf);
-	SET(CURLOPT_MAIL_FROM, req->from);
-	SET(CURLOPT_MAIL_RCPT, x->rcpt);
-	SET(CURLOPT_UPLOAD, 1L);
-	SET(CURLOPT_READFUNCTION, on_upload);
-	SET(CURLOPT_READDATA, (void *)x);
-	SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->upload_len);
-	SET(CURLOPT_USE_SSL, req->require_tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
-	if (req->user) {
-		SET(CURLOPT_USERNAME, req->user);
-		SET(CURLOPT_PASSWORD, req->password ? req->password : "");
-	}
-	if (req->cainfo)
-		SET(CURLOPT_CAINFO, req->cainfo);
-#undef SET
-	if (rc != CURLE_OK)
-		return nu_error_set(err, rc == CURLE_OUT_OF_MEMORY ? NU_ENOMEM : NU_ERR,
-				    "mail submission setup: %s", curl_easy_strerror(rc));
-	return NU_OK;
-}
-
-/* A transfer with its easy handle, not yet set up; NULL on OOM. */
-static struct xfer *new_xfer(nu_http *h, nu_http_done done, void *ud)
+/* A transfer (with an easy handle unless it is mail), not yet set up;
+ * NULL on OOM. */
+static struct xfer *new_xfer(nu_http *h, nu_http_done done, void *ud, int mail)
 {
 	struct xfer *x = calloc(1, sizeof *x);
 
-	if (x && !(x->easy = curl_easy_init())) {
+	if (x && !mail && !(x->easy = curl_easy_init())) {
 		free(x);
 		return NULL;
 	}
@@ -540,6 +483,18 @@ static struct xfer *new_xfer(nu_http *h, nu_http_done done, void *ud)
 		x->ud = ud;
 	}
 	return x;
+}
+
+/* Gives x its id and puts it on the live list. */
+static void link_live(nu_http *h, struct xfer *x, uint64_t *id)
+{
+	x->id = h->next_id++;
+	x->next = h->live;
+	if (h->live)
+		h->live->prev = x;
+	h->live = x;
+	if (id)
+		*id = x->id;
 }
 
 /* Adds a set-up transfer to the multi handle and the live list. */
@@ -552,13 +507,7 @@ static int start_xfer(nu_http *h, struct xfer *x, uint64_t *id, nu_error *err)
 		return nu_error_set(err, mrc == CURLM_OUT_OF_MEMORY ? NU_ENOMEM : NU_ERR,
 				    "submit: %s", curl_multi_strerror(mrc));
 	}
-	x->id = h->next_id++;
-	x->next = h->live;
-	if (h->live)
-		h->live->prev = x;
-	h->live = x;
-	if (id)
-		*id = x->id;
+	link_live(h, x, id);
 	return NU_OK;
 }
 
@@ -627,7 +576,7 @@ int nu_http_submit(nu_http *h, const nu_http_request *req, nu_http_done done, vo
 				    req->url ? req->url : "");
 	if (req->body_len && !req->body)
 		return nu_error_set(err, NU_EINVAL, "HTTP body_len without a body");
-	if (!(x = new_xfer(h, done, ud)))
+	if (!(x = new_xfer(h, done, ud, 0)))
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
 	if ((rc = setup(x, req, method, err)) < 0) {
 		free_xfer(x);
@@ -638,11 +587,29 @@ int nu_http_submit(nu_http *h, const nu_http_request *req, nu_http_done done, vo
 	return start_xfer(h, x, id, err);
 }
 
+/* The pool's outcome, on the loop: into the delivery queue like any
+ * transfer. SMTP's last reply tells a refusal (5xx) from a try-later (4xx)
+ * from a message sent without a verdict (354, then silence). */
+static void mail_finished(void *ud, const nu_mail_outcome *o)
+{
+	struct xfer *x = ud;
+
+	x->mail_ticket = 0;
+	x->res.reply_code = o->reply_code;
+	x->res.status = o->sent ? 250 : 0;
+	x->res.timed_out = o->timed_out;
+	if (!o->sent) {
+		snprintf(x->errbuf, sizeof x->errbuf, "%s", o->error ? o->error : "not sent");
+		x->res.error = x->errbuf;
+	}
+	enqueue(x);
+}
+
 int nu_http_submit_mail(nu_http *h, const nu_mail_request *req, nu_http_done done, void *ud,
 			uint64_t *id, nu_error *err)
 {
 	struct xfer *x;
-	int rc;
+	uint64_t ticket;
 
 	if (id)
 		*id = 0;
@@ -653,13 +620,19 @@ int nu_http_submit_mail(nu_http *h, const nu_mail_request *req, nu_http_done don
 		return nu_error_set(err, NU_ESTATE, "the HTTP client is closing");
 	if (strncasecmp(req->url, "smtp://", 7) && strncasecmp(req->url, "smtps://", 8))
 		return nu_error_set(err, NU_EINVAL, "URL '%.200s' is not smtp:// or smtps://", req->url);
-	if (!(x = new_xfer(h, done, ud)))
+	if (!(x = new_xfer(h, done, ud, 1)))
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
-	if ((rc = setup_mail(x, req, err)) < 0) {
+	if (!h->mail && nu_mail_pool_open(h->base, MAIL_WORKERS, &h->mail, err) < 0) {
 		free_xfer(x);
-		return rc;
+		return NU_ERR;
 	}
-	return start_xfer(h, x, id, err);
+	if (nu_mail_pool_submit(h->mail, req, mail_finished, x, &ticket, err) < 0) {
+		free_xfer(x);
+		return NU_ERR;
+	}
+	x->mail_ticket = ticket;
+	link_live(h, x, id);
+	return NU_OK;
 }
 
 /* A linear search: cancels are rare and in-flight requests few (curl
@@ -689,6 +662,10 @@ int nu_http_cancel(nu_http *h, uint64_t id)
 	if (x->easy && !h->closing) {
 		detach(x);
 		enqueue(x);
+	} else if (x->mail_ticket && !h->closing) {
+		nu_mail_pool_forget(h->mail, x->mail_ticket);   /* mail_finished will not run */
+		x->mail_ticket = 0;
+		enqueue(x);
 	}
 	return NU_OK;
 }
@@ -705,6 +682,9 @@ void nu_http_close(nu_http *h)
 		struct xfer *x = h->live;
 		if (x->easy)
 			detach(x);
+		if (x->mail_ticket)
+			nu_mail_pool_forget(h->mail, x->mail_ticket);
+		x->mail_ticket = 0;
 		cancelled(x);
 		deliver_one(x);
 	}

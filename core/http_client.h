@@ -52,8 +52,10 @@ typedef struct nu_http_response {
 
 typedef void (*nu_http_done)(void *ud, const nu_http_response *res);
 
-/* Mail submission through the same client (SMTP on the same multi handle
- * and loop). One message, sent as given: the caller builds it. */
+/* Mail submission through the same client: the same ids, cancel and
+ * callbacks on the loop, but sent on worker threads (mail_pool.h), since
+ * curl's SMTP blocks while it waits for a verdict. One message, sent as
+ * given: the caller builds it. */
 typedef struct nu_mail_request {
 	const char *url;              /* smtp://host:port or smtps://host:port */
 	const char *from;             /* envelope sender (MAIL FROM) */

@@ -126,7 +126,10 @@ typedef struct nu_http_resp {
 
 typedef void (*nu_http_done_fn)(void *ud, const nu_http_resp *res);
 
-/* A mail submission through the host's client (SMTP on the same loop).
+/* A mail submission through the host's client: sent on the host's mail
+ * threads (curl's SMTP blocks while it waits for a verdict, so never on
+ * the loop), answered on the loop like http_submit. Each thread keeps its
+ * SMTP connection open for its next message to the same server.
  * The answer comes as an nu_http_resp: status 250 when accepted; else
  * status 0, error set, and reply_code the server's last reply (4xx: try
  * later, 5xx: refused, 354: sent without a verdict — in doubt). */

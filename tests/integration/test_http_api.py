@@ -446,6 +446,31 @@ def scenario_journey():
 
 
 
+def scenario_slow_mail_server():
+    """A mail server that takes its time over the verdict on a message
+    (the fake's "slow" recipients: 5 s) must not stall the daemon: curl's
+    SMTP waits for it inside a blocking call, so submissions run on worker
+    threads, and the loop keeps answering meanwhile."""
+    r = post_events({"type": "form.submitted", "email": "slow+1@x.cn"})
+    eq(r.status, 202, "slow mail: a sign-up whose welcome email goes to a slow server")
+    log = os.path.join(SMTP_OUT, "log.ndjson")
+    stored = wait_for(lambda: os.path.exists(log) and any("slow+1@x.cn" in x for x in open(log)), 20)
+    if not ok(stored, "slow mail: the server has the message and holds its verdict"):
+        return
+    t0 = time.monotonic()
+    health = request("GET", "/healthz")
+    ingest = post_events({"type": "page.viewed", "email": "slow+1@x.cn"})
+    took = time.monotonic() - t0
+    ok(health.status == 200 and ingest.status == 202 and took < 2.5,
+       "slow mail: meanwhile /healthz and an ingest are answered at once (%.2f s of the 5 s hold)" % took)
+    eq(db("SELECT state FROM outbox o JOIN lead l ON l.id = o.lead_id WHERE l.email = 'slow+1@x.cn'"), "sending",
+       "slow mail: ... while the send is still in flight")
+    final = wait_for(lambda: db("SELECT state FROM outbox o JOIN lead l ON l.id = o.lead_id"
+                                " WHERE l.email = 'slow+1@x.cn' AND state != 'sending'"), 20)
+    ok(final in ("sent", "unknown"), "slow mail: the send ends once the server answers or the timeout passes (%s)"
+       % final)
+
+
 def scenario_bounces():
     if "op" not in STATE:
         ok(False, "bounces: the journey produced a send")
@@ -1176,6 +1201,7 @@ def main():
         if not ok(daemon.start(), "nurture serve started with the HTTP API on 127.0.0.1:%d" % PORT, daemon.tail()):
             return
         section(scenario_journey)
+        section(scenario_slow_mail_server)
         section(scenario_bounces)
         section(scenario_forged_tokens)
         section(scenario_bad_input)
