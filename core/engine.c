@@ -722,7 +722,7 @@ static int read_log(nu_engine *e, const char *cursor, const char *sql, int *did,
 {
 	sqlite3_stmt *st;
 	int64_t from, last;
-	struct row { int64_t id, lead, at; char *a, *props; } rows[BATCH];
+	struct row { int64_t id, lead, at; char *a, *props; int merged; } rows[BATCH];
 	size_t n = 0;
 	int rc = NU_OK;
 
@@ -736,6 +736,7 @@ static int read_log(nu_engine *e, const char *cursor, const char *sql, int *did,
 		rows[n].at = sqlite3_column_int64(st, 3);
 		rows[n].props = sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL :
 			strdup((const char *)sqlite3_column_text(st, 4));
+		rows[n].merged = sqlite3_column_type(st, 5) != SQLITE_NULL;
 		n++;
 	}
 	sqlite3_reset(st);
@@ -744,7 +745,10 @@ static int read_log(nu_engine *e, const char *cursor, const char *sql, int *did,
 		int64_t lead;
 		/* Out of time: the rest stay past the cursor for the next turn. */
 		if (rc == NU_OK && !turn_over(e)) {
-			int live = nu_lead_live_id(e->s, rows[i].lead, &lead, err);
+			/* The query read merged_into: only a merged-away lead needs
+			 * its survivor looked up. */
+			int live = rows[i].merged ? nu_lead_live_id(e->s, rows[i].lead, &lead, err)
+						  : (lead = rows[i].lead, NU_OK);
 			if (live == NU_OK && !strcmp(cursor, "event")) {
 				log_event ev = { rows[i].id, rows[i].at, rows[i].a, rows[i].props, NULL, 0 };
 				rc = on_event(e, lead, &ev, err);
@@ -860,14 +864,17 @@ static int pump_once(nu_engine *e, int *did, nu_error *err)
 
 	if (nu_store_begin(e->s, err) < 0)
 		return NU_EDB;
-	rc = read_log(e, "event", "SELECT id, lead_id, type, at, props FROM event WHERE id > ?"
-		      " ORDER BY id LIMIT 500", did, err);
+	rc = read_log(e, "event", "SELECT e.id, e.lead_id, e.type, e.at, e.props, l.merged_into"
+		      " FROM event e JOIN lead l ON l.id = e.lead_id WHERE e.id > ? ORDER BY e.id LIMIT 500",
+		      did, err);
 	if (rc == NU_OK)
-		rc = read_log(e, "tag_change", "SELECT id, lead_id, name, at, NULL FROM tag_change"
-			      " WHERE id > ? AND op = 'add' ORDER BY id LIMIT 500", did, err);
+		rc = read_log(e, "tag_change", "SELECT c.id, c.lead_id, c.name, c.at, NULL, l.merged_into"
+			      " FROM tag_change c JOIN lead l ON l.id = c.lead_id"
+			      " WHERE c.id > ? AND c.op = 'add' ORDER BY c.id LIMIT 500", did, err);
 	if (rc == NU_OK)
-		rc = read_log(e, "stage_change", "SELECT id, lead_id, to_stage, at, NULL FROM stage_change"
-			      " WHERE id > ? ORDER BY id LIMIT 500", did, err);
+		rc = read_log(e, "stage_change", "SELECT c.id, c.lead_id, c.to_stage, c.at, NULL, l.merged_into"
+			      " FROM stage_change c JOIN lead l ON l.id = c.lead_id"
+			      " WHERE c.id > ? ORDER BY c.id LIMIT 500", did, err);
 	if (rc == NU_OK)
 		rc = fire_due(e, did, err);
 	if (rc < 0) {
