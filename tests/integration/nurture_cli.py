@@ -6,6 +6,7 @@ the environment (NURTURE_CONFIG removed, so each folder's own
 """
 import json
 import os
+import socket
 import subprocess
 import tempfile
 import traceback
@@ -49,6 +50,23 @@ def section(fn, *args):
     except Exception:  # noqa: BLE001 - reported as a TAP failure
         ok(False, "%s ran without raising" % fn.__name__, traceback.format_exc())
         return None
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def write(path, text):
+    """Writes text (UTF-8) to path, making its folder; returns path."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
 
 
 def start_smtp_fake(root, out, lifetime):

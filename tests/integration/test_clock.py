@@ -34,7 +34,7 @@ from email import policy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
-from nurture_cli import section, show, start_smtp_fake  # noqa: E402
+from nurture_cli import free_port, section, show, start_smtp_fake, write  # noqa: E402
 from tap import eq, ok  # noqa: E402
 
 if len(sys.argv) != 4:
@@ -74,19 +74,6 @@ ON_SENT = """return { name = "on_sent", trigger = { event = "email.sent" }, reen
     lead:tag("receipt:" .. tostring(event.op_id))
   end }
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def write(path, text):
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
 
 
 class Resp:

@@ -28,7 +28,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
 from tap import eq, ok  # noqa: E402
-from nurture_cli import dsn, start_smtp_fake  # noqa: E402
+from nurture_cli import dsn, start_smtp_fake, write  # noqa: E402
 
 NURTURE, ROOT, BUILD = (os.path.abspath(a) for a in sys.argv[1:4])
 WORK = tempfile.mkdtemp(prefix="nurture-email-test-")
@@ -59,11 +59,6 @@ drop+1@x.cn,Drop Ped,
 
 def nurture(*args, timeout=60):
     return subprocess.run([NURTURE, *args], cwd=WORK, capture_output=True, text=True, timeout=timeout)
-
-
-def write(path, text):
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
 
 
 def main():

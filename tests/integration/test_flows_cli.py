@@ -46,13 +46,7 @@ show = nurture_cli.show
 section = nurture_cli.section
 
 
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-    return path
-
-
+write = nurture_cli.write
 def read(path):
     with open(path, encoding="utf-8") as f:
         return f.read()

@@ -26,7 +26,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from email import policy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
-from nurture_cli import dsn, section, show, start_smtp_fake  # noqa: E402
+from nurture_cli import dsn, free_port, section, show, start_smtp_fake, write  # noqa: E402
 from tap import eq, ok  # noqa: E402
 
 if len(sys.argv) != 4:
@@ -114,19 +113,6 @@ PORT = None
 
 # ---------------------------------------------------------------------------
 # plumbing
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def write(path, text):
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-
 
 class Resp:
     def __init__(self, status, headers, body):
