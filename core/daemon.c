@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <event2/event.h>
-#include "checkpoint.h"
 #include "daemon.h"
 #include "flow_check.h"
 #include "flows.h"
@@ -25,7 +24,6 @@ struct daemon {
 	struct event_base *base;
 	struct event *timer, *poll, *sigterm, *sigint, *sighup;
 	nu_httpd *httpd;
-	nu_checkpointer *checkpoints;
 	int64_t data_version;
 	int64_t timer_due;         /* what the timer was armed for (0: a pump on demand) */
 	char flows_seen[64];       /* count and last change of the flow table */
@@ -281,20 +279,6 @@ static int start_http(struct daemon *d, nu_error *err)
 	return NU_OK;
 }
 
-/* WAL checkpoints off the loop (checkpoint.h). Without the thread SQLite
- * goes on checkpointing inside commits: slower tails, nothing lost. */
-static void start_checkpoints(struct daemon *d)
-{
-	nu_store *s = nu_engine_store(d->e);
-	const char *path = nu_store_path(s);
-	nu_error err;
-
-	if (!path || !*path || !strcmp(path, ":memory:"))
-		return;
-	if (nu_checkpointer_start(s, 100, &d->checkpoints, &err) < 0)
-		nu_log(NU_LOG_WARN, NULL, "checkpoints stay inside commits: %s", err.msg);
-}
-
 int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err)
 {
 	struct daemon d = { .e = e, .opt = opt };
@@ -316,7 +300,6 @@ int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err)
 		release(&d);
 		return NU_ERR;
 	}
-	start_checkpoints(&d);
 	nu_engine_set_wakeup(e, wake_soon, &d);
 	event_add(d.poll, &poll);
 	event_add(d.sigterm, NULL);
@@ -326,7 +309,6 @@ int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err)
 	event_base_dispatch(d.base);
 	nu_engine_set_wakeup(e, NULL, NULL);
 	nu_httpd_stop(d.httpd);    /* before the plugins its webhooks call go away */
-	nu_checkpointer_stop(d.checkpoints);
 	release(&d);
 	return NU_OK;
 }

@@ -919,23 +919,6 @@ def scenario_group_commit():
     tap.note("%d concurrent POSTs committed in %d groups" % (reqs, groups))
 
 
-def scenario_checkpoints():
-    """The daemon's checkpoint thread copies the WAL into the database
-    file within moments: read the file alone (immutable=1 ignores the
-    WAL) and it already holds every stored event."""
-    post_events([{"type": "page.viewed", "email": "ckpt%d@x.cn" % i} for i in range(50)])
-    want = db("SELECT max(id) FROM event")
-
-    def in_file():
-        con = sqlite3.connect("file:%s?immutable=1" % DB, uri=True, timeout=10)
-        try:
-            return con.execute("SELECT max(id) FROM event").fetchone()[0]
-        finally:
-            con.close()
-    eq(wait_for(lambda: in_file() == want, 5) and in_file(), want,
-       "checkpoints: the events are in the database file itself, not only in the WAL")
-
-
 def metrics_now():
     text = request("GET", "/metrics").body.decode()
     return {m: metric(text, m) or 0.0 for m in ("nurture_http_commit_groups_total",
@@ -1194,7 +1177,6 @@ def main():
         section(scenario_webhooks)
         section(scenario_flows)
         section(scenario_group_commit)
-        section(scenario_checkpoints)
         section(scenario_metrics)
         section(scenario_max_connections)
         section(scenario_cli)
