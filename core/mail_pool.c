@@ -193,6 +193,20 @@ static CURLcode configure(CURL *e, struct task *t)
 	return rc;
 }
 
+/* Closes the worker's connections after a failure: a server that timed
+ * out may still send its late reply, which a reused connection would
+ * read as the answer to the next message. */
+static void start_afresh(struct worker *w)
+{
+	CURL *fresh = curl_easy_init();
+
+	if (!fresh)
+		return;   /* keep the old one: better than none */
+	curl_easy_setopt(w->easy, CURLOPT_TIMEOUT_MS, 1000L);   /* bounds the QUIT */
+	curl_easy_cleanup(w->easy);
+	w->easy = fresh;
+}
+
 /* Sends one message and records what became of it. */
 static void send_one(struct worker *w, struct task *t)
 {
@@ -208,6 +222,8 @@ static void send_one(struct worker *w, struct task *t)
 	t->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
 	if (!t->sent && !t->error[0])
 		snprintf(t->error, sizeof t->error, "%s", curl_easy_strerror(rc));
+	if (!t->sent)
+		start_afresh(w);
 }
 
 static void notify_loop(nu_mail_pool *p)

@@ -455,6 +455,18 @@ def scenario_slow_mail_server():
                                 " WHERE l.email = 'slow+1@x.cn' AND state != 'sending'"), 20)
     ok(final in ("sent", "unknown"), "slow mail: the send ends once the server answers or the timeout passes (%s)"
        % final)
+    # Eight sends at once keep all four mail threads busy, the one whose
+    # server was slow included: its connection must not be reused with the
+    # late reply still on it.
+    after = ["after-slow%d@x.cn" % i for i in range(8)]
+    eq(post_events([{"type": "form.submitted", "email": a} for a in after]).status, 202,
+       "slow mail: eight more sign-ups")
+    states = wait_for(lambda: (lambda rows: rows if len(rows) == 8 and "sending" not in [r[1] for r in rows]
+                                                and "pending" not in [r[1] for r in rows] else None)(
+        db_rows("SELECT l.email, o.state, o.error FROM outbox o JOIN lead l ON l.id = o.lead_id"
+                " WHERE l.email LIKE 'after-slow%'")), 30)
+    ok(sorted(r[1] for r in states or []) == ["sent"] * 8,
+       "slow mail: ... and all eight are sent afterwards", repr(states))
 
 
 def scenario_bounces():
