@@ -69,6 +69,19 @@ def write(path, text):
     return path
 
 
+def stop_process(proc, timeout=15):
+    """SIGTERM, SIGKILL if it is still there after timeout seconds; the
+    exit status, or None when there was no process."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode if proc else None
+
+
 def start_smtp_fake(root, out, lifetime):
     """Start tests/fakes/smtp_fake.py (Debian's python3: aiosmtpd) on a free
     port, writing messages to out; return (process, CA cert path, port)."""

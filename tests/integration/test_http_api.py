@@ -36,7 +36,7 @@ from email import policy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
-from nurture_cli import dsn, free_port, section, show, start_smtp_fake, write  # noqa: E402
+from nurture_cli import dsn, free_port, section, show, start_smtp_fake, stop_process, write  # noqa: E402
 from tap import eq, ok  # noqa: E402
 
 if len(sys.argv) != 4:
@@ -249,14 +249,7 @@ class Daemon:
         return False
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode if self.proc else None
+        return stop_process(self.proc)
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
