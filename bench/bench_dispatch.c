@@ -48,6 +48,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include "bench_clock.h"
 #include "bench_server.h"
 #include "http_client.h"
 
@@ -65,22 +66,6 @@ static const char *const headers[] = {
 	"Authorization: Bearer bench-0123456789abcdef",
 	NULL,
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* CPU time of the calling thread: the client's own cost, whatever the
- * provider thread and the rest of the machine are doing. */
-static double cpu_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void die(const char *what)
 {

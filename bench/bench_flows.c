@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench_clock.h"
 #include "engine.h"
 #include "flows.h"
 #include "store.h"
@@ -76,13 +77,6 @@ static int64_t virtual_clock(void *ud)
 {
 	(void)ud;
 	return vnow;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static long rss_kb(void)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench_clock.h"
 #include "import.h"
 #include "store.h"
 
@@ -32,13 +33,6 @@ struct row {
 	const char *company, *title, *industry, *region;
 	int employees;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Row i, already in the normalised form the importer would produce. */
 static void make_row(long i, struct row *r)
