@@ -112,16 +112,15 @@ static int64_t quiet_until(nu_run_ctx *ctx, char *why, size_t len)
 	return open;
 }
 
-/* A send stopped before it was queued (a policy, or the channel's check):
- * recorded with its reason, the run told. */
-static int refused_send(nu_run_ctx *ctx, int64_t seq, const char *channel, const char *state,
-			const char *why, const char *text, nu_error *err)
+/* The send's row: op id run_id * 65536 + seq, created now, next due at
+ * next_try, with why (NULL: nothing to say) as its error. */
+static int insert_row(nu_run_ctx *ctx, int64_t seq, const char *channel, const char *text,
+		      const char *state, int64_t next_try, const char *why, const char *what,
+		      nu_error *err)
 {
 	sqlite3_stmt *st = nu_store_stmt(ctx->s,
 		"INSERT INTO outbox (op_id, run_id, seq, channel, lead_id, message, state, next_try,"
-		" error, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?8)", err);
-	json_t *res;
-	int rc;
+		" error, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)", err);
 
 	if (!st)
 		return NU_EDB;
@@ -132,14 +131,31 @@ static int refused_send(nu_run_ctx *ctx, int64_t seq, const char *channel, const
 	sqlite3_bind_int64(st, 5, ctx->lead_id);
 	sqlite3_bind_text(st, 6, text, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, state, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 8, ctx->now);
-	sqlite3_bind_text(st, 9, why, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return nu_store_fail(ctx->s, err, "recording a refused send");
-	res = json_pack("{s:s,s:s}", "status", state, "error", why);
-	rc = nu_journal_complete(ctx->s, ctx->run_id, seq, res, err);
+	sqlite3_bind_int64(st, 8, next_try);
+	sqlite3_bind_text(st, 9, why, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 10, ctx->now);
+	return sqlite3_step(st) == SQLITE_DONE ? NU_OK : nu_store_fail(ctx->s, err, what);
+}
+
+/* The send's result goes to the run now, and the run is woken to go on. */
+static int tell_run(nu_run_ctx *ctx, int64_t seq, const char *status, const char *error,
+		    nu_error *err)
+{
+	json_t *res = json_pack("{s:s,s:s}", "status", status, "error", error);
+	int rc = nu_journal_complete(ctx->s, ctx->run_id, seq, res, err);
+
 	json_decref(res);
 	return rc < 0 ? rc : nu_wait_add(ctx->s, ctx->now, ctx->run_id, seq, err);
+}
+
+/* A send stopped before it was queued (a policy, or the channel's check):
+ * recorded with its reason, the run told. */
+static int refused_send(nu_run_ctx *ctx, int64_t seq, const char *channel, const char *state,
+			const char *why, const char *text, nu_error *err)
+{
+	int rc = insert_row(ctx, seq, channel, text, state, ctx->now, why, "recording a refused send", err);
+
+	return rc < 0 ? rc : tell_run(ctx, seq, state, why, err);
 }
 
 /* The channel's own check of the message (a plugin's: the template exists
@@ -159,19 +175,14 @@ int nu_outbox_add(nu_run_ctx *ctx, int64_t seq, const char *channel, const json_
 		  nu_error *err)
 {
 	const nu_channel *ch = nu_engine_channel(ctx->eng, channel);
-	sqlite3_stmt *st;
 	char *text, address[300], why[400] = "";
 	int64_t next_try;
 	int rc;
 
-	if (!ch) {
-		/* Unknown channel: the send fails now, visibly, and the run
-		 * goes on with that result. */
-		json_t *res = json_pack("{s:s,s:s}", "status", "failed", "error", "no such channel");
-		int rc = nu_journal_complete(ctx->s, ctx->run_id, seq, res, err);
-		json_decref(res);
-		return rc < 0 ? rc : nu_wait_add(ctx->s, ctx->now, ctx->run_id, seq, err);
-	}
+	/* Unknown channel: the send fails now, visibly, and the run goes on
+	 * with that result. */
+	if (!ch)
+		return tell_run(ctx, seq, "failed", "no such channel", err);
 	if (!(text = nu_json_text(message)))
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
 	/* A message that can never be sent fails now, with the channel's
@@ -194,23 +205,10 @@ int nu_outbox_add(nu_run_ctx *ctx, int64_t seq, const char *channel, const json_
 		return rc;
 	}
 	next_try = quiet_until(ctx, why, sizeof why);
-	if (!(st = nu_store_stmt(ctx->s,
-		"INSERT INTO outbox (op_id, run_id, seq, channel, lead_id, message, state, next_try,"
-		" error, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?8, ?9, ?7, ?7)",
-		err))) {
-		free(text);
-		return NU_EDB;
-	}
-	sqlite3_bind_int64(st, 8, next_try ? next_try : ctx->now);
-	sqlite3_bind_text(st, 9, next_try ? why : NULL, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 1, ctx->run_id * 65536 + seq);
-	sqlite3_bind_int64(st, 2, ctx->run_id);
-	sqlite3_bind_int64(st, 3, seq);
-	sqlite3_bind_text(st, 4, channel, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, ctx->lead_id);
-	sqlite3_bind_text(st, 6, text, -1, free);
-	sqlite3_bind_int64(st, 7, ctx->now);
-	return sqlite3_step(st) == SQLITE_DONE ? NU_OK : nu_store_fail(ctx->s, err, "queueing send");
+	rc = insert_row(ctx, seq, channel, text, "pending", next_try ? next_try : ctx->now,
+			next_try ? why : NULL, "queueing send", err);
+	free(text);
+	return rc;
 }
 
 static int set_state(nu_store *s, int64_t op_id, const char *state, const char *provider_id,
