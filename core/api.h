@@ -94,6 +94,8 @@ void nu_api_json(nu_api_req *r, int status, json_t *body);
 /* {"error": {"code": code, "message": …, "field": field?}} */
 void nu_api_error(nu_api_req *r, int status, const char *code, const char *field,
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The error body alone (for an answer sent later): field may be NULL. */
+json_t *nu_api_error_body(const char *code, const char *field, const char *msg);
 /* Answers with a store or engine error: 400 for bad input (NU_EINVAL),
  * 404 (NU_ENOTFOUND), 409 (NU_ESTATE/NU_EEXIST), else 500. */
 void nu_api_fail(nu_api_req *r, const nu_error *err);

@@ -105,10 +105,16 @@ static char *unavailable_body(const nu_error *err)
 	char *text;
 
 	snprintf(msg, sizeof msg, "nothing was stored: %s", err->msg);
-	o = json_pack("{s:{s:s,s:s}}", "error", "code", "unavailable", "message", msg);
+	o = nu_api_error_body("unavailable", NULL, msg);
 	text = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 	json_decref(o);
 	return text;
+}
+
+/* A JSON answer; text NULL (out of memory) sends "{}". */
+static void reply_json(nu_httpd *h, struct evhttp_request *req, int status, const char *text)
+{
+	nu_api_reply(h, req, status, "application/json", text ? text : "{}", text ? strlen(text) : 2);
 }
 
 static void answer_held(nu_api_group *g, int committed, const nu_error *err)
@@ -121,10 +127,9 @@ static void answer_held(nu_api_group *g, int committed, const nu_error *err)
 		if (committed) {
 			count_ingest(g->h, &a->counts);
 			accepted += a->counts.accepted;
-			nu_api_reply(g->h, a->req, a->status, "application/json", a->body, strlen(a->body));
+			reply_json(g->h, a->req, a->status, a->body);
 		} else {
-			nu_api_reply(g->h, a->req, 503, "application/json", failed ? failed : "{}",
-				     failed ? strlen(failed) : 2);
+			reply_json(g->h, a->req, 503, failed);
 		}
 		free(a->body);
 	}
@@ -134,19 +139,28 @@ static void answer_held(nu_api_group *g, int committed, const nu_error *err)
 		g->h->opt.wake(g->h->opt.wake_ud);
 }
 
-static void flush_now(nu_api_group *g)
+/* Commits an open group and answers its members; 1 when what they hold
+ * is durable (or nothing was open), 0 with err when the commit failed. */
+static int commit_and_answer(nu_api_group *g, nu_error *err)
 {
 	nu_store *s = nu_engine_store(g->h->opt.engine);
-	nu_error err = { 0 };
 	int committed = 1;
 
-	if (nu_store_group_open(s) && !(committed = nu_store_group_commit(s, &err) == NU_OK))
-		nu_err("http: a commit group of %zu requests failed: %s", g->n, err.msg);
+	if (nu_store_group_open(s) && !(committed = nu_store_group_commit(s, err) == NU_OK))
+		nu_err("http: a commit group of %zu requests failed: %s", g->n, err->msg);
 	if (committed && g->n) {
 		g->h->n.commit_groups++;
 		g->h->n.group_requests += g->n;
 	}
-	answer_held(g, committed, &err);
+	answer_held(g, committed, err);
+	return committed;
+}
+
+static void flush_now(nu_api_group *g)
+{
+	nu_error err = { 0 };
+
+	commit_and_answer(g, &err);
 }
 
 void nu_api_group_flush(nu_httpd *h)
@@ -188,13 +202,17 @@ void nu_api_group_answer(nu_api_req *r, int status, json_t *body, const nu_api_i
 	json_decref(body);
 	r->answered = 1;
 	if (!a.body || hold(g, &a) < 0) {
-		/* No memory to wait: commit what there is, then answer this one. */
-		flush_now(g);
-		count_ingest(g->h, counts);
-		if (a.body)
-			nu_api_reply(g->h, r->req, status, "application/json", a.body, strlen(a.body));
-		else
-			nu_api_reply(g->h, r->req, 500, "application/json", "{}", 2);
+		/* No memory to wait: commit what there is, then answer this one
+		 * as its commit went. */
+		nu_error err = { 0 };
+		if (!commit_and_answer(g, &err)) {
+			char *failed = unavailable_body(&err);
+			reply_json(g->h, r->req, 503, failed);
+			free(failed);
+		} else {
+			count_ingest(g->h, counts);
+			reply_json(g->h, r->req, a.body ? status : 500, a.body);
+		}
 		free(a.body);
 		return;
 	}

@@ -87,7 +87,7 @@ void nu_api_json(nu_api_req *r, int status, json_t *body)
 	free(text);
 }
 
-static json_t *error_body(const char *code, const char *field, const char *msg)
+json_t *nu_api_error_body(const char *code, const char *field, const char *msg)
 {
 	json_t *e = json_pack("{s:s,s:s}", "code", code, "message", msg);
 
@@ -112,7 +112,7 @@ void nu_api_error(nu_api_req *r, int status, const char *code, const char *field
 		nu_warn("http: %s %s: %s", r->method_name, where ? where : "?", msg);
 	else if (status >= 500)
 		nu_err("http: %s %s: %s", r->method_name, where ? where : "?", msg);
-	nu_api_json(r, status, error_body(code, field, msg));
+	nu_api_json(r, status, nu_api_error_body(code, field, msg));
 }
 
 void nu_api_fail(nu_api_req *r, const nu_error *err)
