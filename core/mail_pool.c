@@ -365,14 +365,13 @@ int nu_mail_pool_submit(nu_mail_pool *p, const nu_mail_request *req, nu_mail_poo
 	return NU_OK;
 }
 
-/* Under the lock. */
-static void forget_locked(nu_mail_pool *p, uint64_t ticket)
+/* Under the lock: the workers' submissions named ticket (0: all of them)
+ * are freed by their worker, not filed, and curl is asked to stop. */
+static void orphan_running(nu_mail_pool *p, uint64_t ticket)
 {
-	if (drop(&p->queue, &p->queue_tail, ticket) || drop(&p->done, &p->done_tail, ticket))
-		return;
 	for (int i = 0; i < p->started; i++) {
 		struct task *t = p->workers[i].current;
-		if (t && t->ticket == ticket) {
+		if (t && (!ticket || t->ticket == ticket)) {
 			t->forgotten = 1;
 			atomic_store(&t->abort, 1);
 		}
@@ -382,7 +381,8 @@ static void forget_locked(nu_mail_pool *p, uint64_t ticket)
 void nu_mail_pool_forget(nu_mail_pool *p, uint64_t ticket)
 {
 	pthread_mutex_lock(&p->lock);
-	forget_locked(p, ticket);
+	if (!drop(&p->queue, &p->queue_tail, ticket) && !drop(&p->done, &p->done_tail, ticket))
+		orphan_running(p, ticket);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -396,11 +396,7 @@ void nu_mail_pool_close(nu_mail_pool *p)
 		drop(&p->queue, &p->queue_tail, p->queue->ticket);
 	while (p->done)
 		drop(&p->done, &p->done_tail, p->done->ticket);
-	for (int i = 0; i < p->started; i++)
-		if (p->workers[i].current) {
-			p->workers[i].current->forgotten = 1;
-			atomic_store(&p->workers[i].current->abort, 1);
-		}
+	orphan_running(p, 0);
 	pthread_cond_broadcast(&p->work);
 	pthread_mutex_unlock(&p->lock);
 	for (int i = 0; i < p->started; i++)
