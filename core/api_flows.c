@@ -61,6 +61,7 @@ static void deploy_flow(nu_api_req *r)
 		nu_store_rollback(r->s);
 		nu_api_fail(r, &err);
 	} else {
+		nu_engine_flows_changed(r->h->opt.engine);
 		nu_api_wake(r);
 		nu_api_json(r, created ? 201 : 200, json_pack("{s:s,s:s,s:s,s:b}", "name", f.name, "kind",
 							     f.kind, "version", f.sha, "created", created));
@@ -78,6 +79,7 @@ static void set_status(nu_api_req *r, const char *status)
 		nu_api_fail(r, &err);
 		return;
 	}
+	nu_engine_flows_changed(r->h->opt.engine);
 	nu_api_wake(r);
 	nu_api_json(r, 200, json_pack("{s:s,s:s}", "name", r->seg[2], "status", status));
 }

@@ -27,6 +27,10 @@
  * long the first request of a big burst waits for its answer. */
 #define GROUP_MAX_MEMBERS 256
 
+/* The engine's share of a group's commit (engine_joins): what does not
+ * fit is left to the daemon's pump, right after the answers. */
+#define GROUP_ENGINE_BUDGET_US 2000
+
 typedef struct held_answer {
 	struct evhttp_request *req;
 	int status;
@@ -117,7 +121,9 @@ static void reply_json(nu_httpd *h, struct evhttp_request *req, int status, cons
 	nu_api_reply(h, req, status, "application/json", text ? text : "{}", text ? strlen(text) : 2);
 }
 
-static void answer_held(nu_api_group *g, int committed, const nu_error *err)
+/* engine_did: the engine did work inside the group, perhaps claimed sends
+ * that its pump must now hand over. */
+static void answer_held(nu_api_group *g, int committed, int engine_did, const nu_error *err)
 {
 	char *failed = committed ? NULL : unavailable_body(err);
 	size_t accepted = 0;
@@ -135,8 +141,22 @@ static void answer_held(nu_api_group *g, int committed, const nu_error *err)
 	}
 	free(failed);
 	g->n = 0;
-	if (accepted && g->h->opt.wake)
+	if ((accepted || engine_did) && g->h->opt.wake)
 		g->h->opt.wake(g->h->opt.wake_ud);
+}
+
+/* The engine's first look at the group's events happens inside the group:
+ * the runs they start, and their first sends, commit with them. A failure
+ * there is the engine's alone: the events are kept, and the daemon's pump
+ * tries again. */
+static int engine_joins(nu_api_group *g)
+{
+	nu_error err;
+	int did;
+
+	if (nu_engine_pump_joined(g->h->opt.engine, GROUP_ENGINE_BUDGET_US, &did, &err) < 0)
+		nu_err("engine: %s", err.msg);
+	return did;
 }
 
 /* Commits an open group and answers its members; 1 when what they hold
@@ -144,15 +164,21 @@ static void answer_held(nu_api_group *g, int committed, const nu_error *err)
 static int commit_and_answer(nu_api_group *g, nu_error *err)
 {
 	nu_store *s = nu_engine_store(g->h->opt.engine);
-	int committed = 1;
+	int committed = 1, engine_did = 0;
 
-	if (nu_store_group_open(s) && !(committed = nu_store_group_commit(s, err) == NU_OK))
-		nu_err("http: a commit group of %zu requests failed: %s", g->n, err->msg);
+	if (nu_store_group_open(s)) {
+		if (g->n)
+			engine_did = engine_joins(g);
+		if (!(committed = nu_store_group_commit(s, err) == NU_OK)) {
+			nu_engine_joined_rolled_back(g->h->opt.engine);
+			nu_err("http: a commit group of %zu requests failed: %s", g->n, err->msg);
+		}
+	}
 	if (committed && g->n) {
 		g->h->n.commit_groups++;
 		g->h->n.group_requests += g->n;
 	}
-	answer_held(g, committed, err);
+	answer_held(g, committed, committed && engine_did, err);
 	return committed;
 }
 
@@ -176,7 +202,7 @@ void nu_api_group_abort(nu_api_req *r, const nu_error *err)
 	nu_store_group_rollback(r->s);
 	if (g->n)
 		nu_err("http: a commit group of %zu requests was rolled back: %s", g->n, err->msg);
-	answer_held(g, 0, err);
+	answer_held(g, 0, 0, err);
 }
 
 static int hold(nu_api_group *g, const held_answer *a)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "api.h"
+#include "checkpoint.h"
 #include "timefmt.h"
 
 typedef struct text {
@@ -101,6 +102,22 @@ static void store_gauges(text *t, nu_store *s)
 	    " FROM event"));
 }
 
+static void checkpoints(text *t, const nu_checkpointer *c)
+{
+	nu_checkpoint_stats st;
+
+	nu_checkpointer_stats(c, &st);
+	metric(t, "nurture_sqlite_checkpoints_total", "counter",
+	       "WAL checkpoints: passes of the checkpoint thread, and remainders copied on the event loop.");
+	put(t, "nurture_sqlite_checkpoints_total{on=\"thread\"} %llu\n", (unsigned long long)st.background);
+	put(t, "nurture_sqlite_checkpoints_total{on=\"loop\"} %llu\n", (unsigned long long)st.on_loop);
+	metric(t, "nurture_sqlite_loop_checkpoint_seconds_total", "counter",
+	       "Time the event loop spent copying WAL remainders.");
+	put(t, "nurture_sqlite_loop_checkpoint_seconds_total %.6f\n", (double)st.on_loop_us / 1e6);
+	metric(t, "nurture_sqlite_wal_pages", "gauge", "Pages in the WAL after the daemon's last commit.");
+	put(t, "nurture_sqlite_wal_pages %d\n", st.wal_frames);
+}
+
 static void commit_histogram(text *t, const nu_store_stats *st)
 {
 	uint64_t cum = 0;
@@ -163,6 +180,7 @@ static void metrics(nu_api_req *r)
 	counters(&t, r->h);
 	store_gauges(&t, r->s);
 	commit_histogram(&t, nu_store_get_stats(r->s));
+	checkpoints(&t, r->h->opt.checkpoints);
 	if (t.oom)
 		nu_api_error(r, 500, "internal", NULL, "out of memory");
 	else

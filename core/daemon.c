@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <event2/event.h>
+#include "checkpoint.h"
 #include "daemon.h"
 #include "flow_check.h"
 #include "flows.h"
@@ -24,9 +25,9 @@ struct daemon {
 	struct event_base *base;
 	struct event *timer, *poll, *sigterm, *sigint, *sighup;
 	nu_httpd *httpd;
+	nu_checkpointer *checkpoints;
 	int64_t data_version;
 	int64_t timer_due;         /* what the timer was armed for (0: a pump on demand) */
-	char flows_seen[64];       /* count and last change of the flow table */
 	int failed;
 	nu_error err;
 };
@@ -64,27 +65,6 @@ static int idle(struct daemon *d)
 	return !pending;
 }
 
-/* A `nurture flow deploy` from another process is picked up before the
- * next events are read, so no event meets a stale set of flows. */
-static void reload_if_deployed(struct daemon *d)
-{
-	sqlite3_stmt *st = nu_store_stmt(nu_engine_store(d->e),
-		"SELECT count(*) || ':' || coalesce(max(updated_at), 0) || ':' ||"
-		" coalesce(sum(status = 'paused'), 0) FROM flow", NULL);
-	char seen[64] = "";
-	nu_error err;
-
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		snprintf(seen, sizeof seen, "%s", sqlite3_column_text(st, 0));
-	if (st)
-		sqlite3_reset(st);
-	if (!strcmp(seen, d->flows_seen))
-		return;
-	if (d->flows_seen[0] && nu_engine_reload(d->e, &err) == NU_OK)
-		nu_info("deployed flows changed: reloaded");
-	snprintf(d->flows_seen, sizeof d->flows_seen, "%s", seen);
-}
-
 /* Pumps, then arms the timer for the next due wait. */
 /* The engine's share of one loop turn: past it the engine stops at the
  * next transaction boundary and lets waiting requests in, so a burst of
@@ -100,7 +80,6 @@ static void work(struct daemon *d)
 	int64_t due, now;
 	int did;
 
-	reload_if_deployed(d);
 	int more;
 	if (nu_engine_pump_for(d->e, d->opt->once ? 0 : TURN_BUDGET_US, &did, &more, &d->err) < 0) {
 		/* A database error: log it and try again shortly rather than
@@ -259,6 +238,7 @@ static int start_http(struct daemon *d, nu_error *err)
 	nu_httpd_options ho = {
 		.cfg = d->opt->http, .engine = d->e, .plugins = d->opt->plugins,
 		.lib_dir = d->opt->lib_dir, .wake = wake_soon, .wake_ud = d,
+		.checkpoints = d->checkpoints,
 	};
 
 	const nu_http_config *c = d->opt->http;
@@ -279,6 +259,20 @@ static int start_http(struct daemon *d, nu_error *err)
 	return NU_OK;
 }
 
+/* WAL checkpoints off the loop (checkpoint.h). Without the thread SQLite
+ * goes on checkpointing inside commits: slower tails, nothing lost. */
+static void start_checkpoints(struct daemon *d)
+{
+	nu_store *s = nu_engine_store(d->e);
+	const char *path = nu_store_path(s);
+	nu_error err;
+
+	if (!path || !*path || !strcmp(path, ":memory:"))
+		return;
+	if (nu_checkpointer_start(s, &d->checkpoints, &err) < 0)
+		nu_log(NU_LOG_WARN, NULL, "checkpoints stay inside commits: %s", err.msg);
+}
+
 int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err)
 {
 	struct daemon d = { .e = e, .opt = opt };
@@ -296,7 +290,9 @@ int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err)
 		release(&d);
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
 	}
+	start_checkpoints(&d);
 	if (start_http(&d, err) < 0) {
+		nu_checkpointer_stop(d.checkpoints);
 		release(&d);
 		return NU_ERR;
 	}
@@ -309,6 +305,7 @@ int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err)
 	event_base_dispatch(d.base);
 	nu_engine_set_wakeup(e, NULL, NULL);
 	nu_httpd_stop(d.httpd);    /* before the plugins its webhooks call go away */
+	nu_checkpointer_stop(d.checkpoints);
 	release(&d);
 	return NU_OK;
 }

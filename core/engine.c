@@ -857,14 +857,11 @@ static int fire_due(nu_engine *e, int *did, nu_error *err)
 	return NU_OK;
 }
 
-/* One transaction of log reading and timer firing. */
-static int pump_once(nu_engine *e, int *did, nu_error *err)
+/* Log reading, timer firing and claiming due sends, in the caller's
+ * transaction. */
+static int pump_work(nu_engine *e, int *did, nu_error *err)
 {
-	int rc;
-
-	if (nu_store_begin(e->s, err) < 0)
-		return NU_EDB;
-	rc = read_log(e, "event", "SELECT e.id, e.lead_id, e.type, e.at, e.props, l.merged_into"
+	int rc = read_log(e, "event", "SELECT e.id, e.lead_id, e.type, e.at, e.props, l.merged_into"
 		      " FROM event e JOIN lead l ON l.id = e.lead_id WHERE e.id > ? ORDER BY e.id LIMIT 500",
 		      did, err);
 	if (rc == NU_OK)
@@ -877,11 +874,60 @@ static int pump_once(nu_engine *e, int *did, nu_error *err)
 			      " WHERE c.id > ? ORDER BY c.id LIMIT 500", did, err);
 	if (rc == NU_OK)
 		rc = fire_due(e, did, err);
+	if (rc == NU_OK && !e->no_dispatch && !e->dispatching)
+		rc = nu_outbox_claim(e, err);
+	return rc;
+}
+
+/* One transaction of pump_work. */
+static int pump_once(nu_engine *e, int *did, nu_error *err)
+{
+	int rc;
+
+	if (nu_store_begin(e->s, err) < 0)
+		return NU_EDB;
+	if ((rc = pump_work(e, did, err)) == NU_OK)
+		rc = nu_store_commit(e->s, err);
+	else
+		nu_store_rollback(e->s);
+	if (rc < 0) {
+		nu_outbox_unclaim(e);    /* rolled back: the rows are still 'pending' */
+		return rc;
+	}
+	*did += (int)e->nclaimed;
+	return NU_OK;
+}
+
+/* The claimed sends go to their channels, now that the claim is committed.
+ * Channels that answer at once (the mock, the built-in test channel, a
+ * refusal) complete inside one transaction, and the runs their answers
+ * wake take their next step in it too, instead of a commit each. A crash
+ * before it commits leaves the sends 'sending', which recovery treats like
+ * any send in doubt. */
+static int hand_over(nu_engine *e, int *did, nu_error *err)
+{
+	int rc, shared;
+
+	if (!e->nclaimed)
+		return NU_OK;
+	/* Without a transaction of its own each completion commits alone. */
+	shared = nu_store_begin(e->s, err) == NU_OK;
+	rc = nu_outbox_hand_over(e, err);
+	if (!shared)
+		return rc;
 	if (rc < 0) {
 		nu_store_rollback(e->s);
 		return rc;
 	}
-	return nu_store_commit(e->s, err);
+	/* The answers are in: a step that fails must not take them along. */
+	if ((rc = nu_store_mark(e->s, err)) == NU_OK) {
+		if ((rc = fire_due(e, did, err)) == NU_OK)
+			rc = nu_store_unmark(e->s, err);
+		else
+			nu_store_back_to_mark(e->s);
+	}
+	int done = nu_store_commit(e->s, err);
+	return rc < 0 ? rc : done;
 }
 
 int nu_engine_pump(nu_engine *e, int *did, nu_error *err)
@@ -891,31 +937,116 @@ int nu_engine_pump(nu_engine *e, int *did, nu_error *err)
 	return nu_engine_pump_for(e, 0, did, &more, err);
 }
 
-int nu_engine_pump_for(nu_engine *e, int64_t budget_us, int *did, int *more, nu_error *err)
+/* A `nurture flow deploy` from another process is picked up before the
+ * next events are read, so no event meets a stale set of flows. Only a
+ * commit by another connection can deploy one, and SQLite's data_version
+ * changes only then: the flow table is looked at only after one. */
+static void reload_if_deployed(nu_engine *e)
 {
-	int total = 0, round;
+	sqlite3_stmt *st = nu_store_stmt(e->s, "PRAGMA data_version", NULL);
+	int64_t version = 0;
+	char seen[64] = "";
+	nu_error err;
 
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int64(st, 0);
+	if (st)
+		sqlite3_reset(st);
+	if (e->flows_seen[0] && version == e->data_version && !e->flows_changed)
+		return;
+	e->flows_changed = 0;
+	e->data_version = version;
+	st = nu_store_stmt(e->s, "SELECT count(*) || ':' || coalesce(max(updated_at), 0) || ':' ||"
+			   " coalesce(sum(status = 'paused'), 0) FROM flow", NULL);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(seen, sizeof seen, "%s", sqlite3_column_text(st, 0));
+	if (st)
+		sqlite3_reset(st);
+	if (!strcmp(seen, e->flows_seen))
+		return;
+	if (e->flows_seen[0] && nu_engine_reload(e, &err) == NU_OK)
+		nu_info("deployed flows changed: reloaded");
+	snprintf(e->flows_seen, sizeof e->flows_seen, "%s", seen);
+}
+
+void nu_engine_flows_changed(nu_engine *e)
+{
+	e->flows_changed = 1;
+}
+
+static void start_turn(nu_engine *e, int64_t budget_us)
+{
+	reload_if_deployed(e);
 	e->turn_deadline_us = budget_us > 0 ? monotonic_us() + budget_us : 0;
 	e->turn_cut = 0;
 	e->turn_units = 0;
-	*more = 0;
+}
+
+int nu_engine_pump_joined(nu_engine *e, int64_t budget_us, int *did, nu_error *err)
+{
+	int rc;
+
+	*did = 0;
+	/* Inside a pump (its BEGIN flushed the caller's group) the pump goes
+	 * on by itself; claims not yet handed over must not mix with new ones
+	 * that the caller's commit could still take back. */
+	if (e->pumping || e->dispatching || e->nclaimed)
+		return NU_OK;
+	start_turn(e, budget_us);
+	if ((rc = nu_store_mark(e->s, err)) < 0)
+		return rc;
+	if ((rc = pump_work(e, did, err)) == NU_OK)
+		rc = nu_store_unmark(e->s, err);
+	if (rc < 0) {
+		*did = 0;
+		nu_store_back_to_mark(e->s);
+		nu_outbox_unclaim(e);
+	}
+	e->turn_deadline_us = 0;
+	return rc;
+}
+
+void nu_engine_joined_rolled_back(nu_engine *e)
+{
+	nu_outbox_unclaim(e);
+}
+
+/* Rounds of pump_once and hand_over until one finds nothing to do. */
+static int pump_rounds(nu_engine *e, int *total, int *more, nu_error *err)
+{
+	int round = 0;
+
+	/* Sends claimed in a transaction the engine joined (ingest) go first. */
+	if (hand_over(e, total, err) < 0)
+		return NU_EDB;
 	/* Each round may cause more work (a step tags a lead, a send
 	 * completes); go until a round finds nothing, with a bound so a flow
 	 * that loops through tags cannot spin the loop forever. */
 	for (int rounds = 0; rounds < 1000; rounds++) {
 		round = 0;
-		if (pump_once(e, &round, err) < 0 ||
-		    (!e->no_dispatch && nu_outbox_dispatch(e, &round, err) < 0))
+		if (pump_once(e, &round, err) < 0 || hand_over(e, &round, err) < 0)
 			return NU_EDB;
-		total += round;
+		*total += round;
 		*more = e->turn_cut;
 		if (!round || *more)
 			break;
 	}
+	return NU_OK;
+}
+
+int nu_engine_pump_for(nu_engine *e, int64_t budget_us, int *did, int *more, nu_error *err)
+{
+	int total = 0, rc;
+
+	start_turn(e, budget_us);
+	*more = 0;
+	e->pumping = 1;
+	rc = pump_rounds(e, &total, more, err);
+	e->pumping = 0;
 	e->turn_deadline_us = 0;
 	if (did)
 		*did = total;
-	return NU_OK;
+	return rc;
 }
 
 int nu_engine_advance(nu_engine *e, int64_t target, void (*set_clock)(void *ud, int64_t t),

@@ -138,6 +138,22 @@ int nu_engine_pump(nu_engine *e, int *did, nu_error *err);
  * says work was left for the next call. */
 int nu_engine_pump_for(nu_engine *e, int64_t budget_us, int *did, int *more, nu_error *err);
 
+/* The flow table changed through this engine's own connection (a deploy,
+ * pause or resume over the API): the next pump reloads the flows before
+ * it reads events. Changes by other processes are noticed by themselves. */
+void nu_engine_flows_changed(nu_engine *e);
+
+/* One round of the pump inside the caller's open transaction (the HTTP
+ * ingest group), so that events and the runs they start share a commit:
+ * reads the logs, fires due timers, claims due sends. All or nothing: on
+ * an error the engine's part is undone and the caller's kept. The claimed
+ * sends go to their channels at the next nu_engine_pump_for, which the
+ * caller asks for once its commit is done; if instead it rolls back, it
+ * says so with nu_engine_joined_rolled_back. A no-op inside a pump.
+ * *did counts what was done (sends claimed among it). */
+int  nu_engine_pump_joined(nu_engine *e, int64_t budget_us, int *did, nu_error *err);
+void nu_engine_joined_rolled_back(nu_engine *e);
+
 /* Moves a clock to `target`, stopping at each due wait on the way so every
  * timer fires at its own time, pumping at each stop. set_clock(ud, t) must
  * make the store's clock read t. Used by flow tests and `nurture clock`. */

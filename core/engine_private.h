@@ -12,6 +12,16 @@
 #define NU_STEP_MEM_LIMIT (16u << 20)
 #define NU_STEP_INSTR_LIMIT 10000000u
 
+#define NU_DISPATCH_BATCH 200
+
+/* A send claimed for its channel ('sending', committed before it goes). */
+struct nu_claimed_send {
+	int64_t op_id, lead_id;
+	int attempt;                  /* the try this claim starts (1 for the first) */
+	char channel[32];
+	json_t *message;
+};
+
 /* A deployed flow: the version new runs start on. */
 struct nu_deployed {
 	nu_flow flow;
@@ -26,7 +36,13 @@ struct nu_engine {
 	size_t nflows;
 	nu_flow cache[NU_VERSION_CACHE];   /* pinned versions, by sha */
 	size_t ncache, cache_next;
-	int dispatching;
+	int pumping;                    /* inside nu_engine_pump_for */
+	int64_t data_version;           /* SQLite's, when the flow table was last looked at */
+	char flows_seen[64];            /* count and last change of the flow table */
+	int flows_changed;              /* nu_engine_flows_changed was called */
+	int dispatching;                /* inside nu_outbox_hand_over */
+	struct nu_claimed_send claimed[NU_DISPATCH_BATCH];
+	size_t nclaimed;
 	int64_t sending_op;             /* the op being handed to its channel, and its try */
 	int sending_attempt;
 	nu_send_policy policy;
@@ -70,7 +86,15 @@ int nu_journal_get(nu_store *s, int64_t run_id, int64_t seq, char *kind, size_t 
 /* outbox.c */
 int nu_outbox_add(nu_run_ctx *ctx, int64_t seq, const char *channel, const json_t *message,
 		  nu_error *err);
-int nu_outbox_dispatch(nu_engine *e, int *did, nu_error *err);
+/* Inside the caller's transaction: marks up to NU_DISPATCH_BATCH due
+ * sends 'sending' and lists them in e->claimed. */
+int nu_outbox_claim(nu_engine *e, nu_error *err);
+/* Once the claim is committed: hands e->claimed to their channels and
+ * empties the list. Channels that answer at once complete in the caller's
+ * transaction, if there is one. */
+int nu_outbox_hand_over(nu_engine *e, nu_error *err);
+/* Forgets e->claimed (after a rollback the rows are still 'pending'). */
+void nu_outbox_unclaim(nu_engine *e);
 int nu_outbox_recover(nu_engine *e, nu_error *err);
 int nu_outbox_cancel_run(nu_store *s, int64_t run_id, nu_error *err);
 /* The address a channel reaches a lead at: email → the email field, sms →

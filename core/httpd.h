@@ -27,6 +27,8 @@ typedef struct nu_httpd_options {
 	/* Asks the daemon for a pump (new events or enrolments to act on). */
 	void (*wake)(void *ud);
 	void *wake_ud;
+	/* The daemon's WAL checkpoints, for /metrics; may be NULL. */
+	const struct nu_checkpointer *checkpoints;
 } nu_httpd_options;
 
 /* Binds cfg->listen and starts serving on base. */

@@ -18,8 +18,6 @@
 #include "timefmt.h"
 #include "tz.h"
 
-#define DISPATCH_BATCH 200
-
 void nu_outbox_address(nu_store *s, int64_t lead_id, const char *channel, char *out, size_t len)
 {
 	sqlite3_stmt *st = nu_store_stmt(s, "SELECT email, phone FROM lead WHERE id = ?", NULL);
@@ -244,13 +242,6 @@ int nu_outbox_cancel_run(nu_store *s, int64_t run_id, nu_error *err)
 	return sqlite3_step(st) == SQLITE_DONE ? NU_OK : nu_store_fail(s, err, "cancelling sends");
 }
 
-struct pending_send {
-	int64_t op_id, lead_id;
-	int attempt;                  /* the try this claim starts (1 for the first) */
-	char channel[32];
-	json_t *message;
-};
-
 /* A provider quota: 1 when one more send on this channel fits in the
  * current second (and counts it), 0 when it must wait for the next. */
 static int rate_allows(nu_engine *e, const char *channel, int64_t now)
@@ -282,31 +273,27 @@ static int defer_to_next_second(nu_store *s, int64_t op_id, int64_t now, nu_erro
 	return sqlite3_step(st) == SQLITE_DONE ? NU_OK : nu_store_fail(s, err, "deferring a send");
 }
 
-/* Claims up to DISPATCH_BATCH due rows: 'pending' → 'sending', committed. */
-static int claim(nu_engine *e, struct pending_send *out, size_t *n, nu_error *err)
+/* Inside the caller's transaction: marks up to NU_DISPATCH_BATCH due rows
+ * 'sending' and lists them in e->claimed (nu_outbox_hand_over). */
+int nu_outbox_claim(nu_engine *e, nu_error *err)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	*n = 0;
-	if (nu_store_begin(e->s, err) < 0)
-		return NU_EDB;
-	if (!(st = nu_store_stmt(e->s,
+	sqlite3_stmt *st = nu_store_stmt(e->s,
 		"SELECT op_id, channel, lead_id, message, attempts FROM outbox"
 		" WHERE state IN ('pending', 'sending') AND state = 'pending'"
-		" AND next_try <= ? ORDER BY next_try LIMIT 200", err)))
-		goto fail;
-	int64_t now = nu_store_now(e->s), later[DISPATCH_BATCH];
+		" AND next_try <= ? ORDER BY next_try LIMIT 200", err);
+	int64_t now = nu_store_now(e->s), later[NU_DISPATCH_BATCH];
 	size_t nlater = 0;
 
+	if (!st)
+		return NU_EDB;
 	sqlite3_bind_int64(st, 1, now);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < DISPATCH_BATCH) {
+	while (e->nclaimed < NU_DISPATCH_BATCH && sqlite3_step(st) == SQLITE_ROW) {
 		const char *channel = (const char *)sqlite3_column_text(st, 1);
 		if (!rate_allows(e, channel, now)) {
 			later[nlater++] = sqlite3_column_int64(st, 0);   /* over the quota: next second */
 			continue;
 		}
-		struct pending_send *p = &out[(*n)++];
+		struct nu_claimed_send *p = &e->claimed[e->nclaimed++];
 		p->op_id = sqlite3_column_int64(st, 0);
 		snprintf(p->channel, sizeof p->channel, "%s", channel);
 		p->lead_id = sqlite3_column_int64(st, 2);
@@ -316,54 +303,37 @@ static int claim(nu_engine *e, struct pending_send *out, size_t *n, nu_error *er
 	sqlite3_reset(st);
 	for (size_t i = 0; i < nlater; i++)
 		if (defer_to_next_second(e->s, later[i], now, err) < 0)
-			goto fail;
-	for (size_t i = 0; i < *n; i++)
-		if (set_state(e->s, out[i].op_id, "sending", NULL, NULL, err) < 0)
-			goto fail;
-	return nu_store_commit(e->s, err);
-fail:
-	nu_store_rollback(e->s);
-	for (size_t i = 0; i < *n; i++)
-		json_decref(out[i].message);
-	*n = 0;
-	return NU_EDB;
+			return NU_EDB;
+	for (size_t i = 0; i < e->nclaimed; i++)
+		if (set_state(e->s, e->claimed[i].op_id, "sending", NULL, NULL, err) < 0)
+			return NU_EDB;
+	return NU_OK;
 }
 
-int nu_outbox_dispatch(nu_engine *e, int *did, nu_error *err)
+void nu_outbox_unclaim(nu_engine *e)
 {
-	struct pending_send batch[DISPATCH_BATCH];
-	size_t n;
+	for (size_t i = 0; i < e->nclaimed; i++)
+		json_decref(e->claimed[i].message);
+	e->nclaimed = 0;
+}
+
+int nu_outbox_hand_over(nu_engine *e, nu_error *err)
+{
 	int rc = NU_OK;
 
-	if (e->dispatching)
-		return NU_OK;
-	if (claim(e, batch, &n, err) < 0)
-		return NU_EDB;
-	/* The claim is committed: each send is 'sending' before any provider
-	 * hears of it. Channels that answer at once (the mock, the built-in
-	 * test channel, a refusal) complete inside this loop; their outcomes
-	 * share one transaction instead of a commit each. A crash before it
-	 * commits leaves them 'sending', which recovery treats like any send
-	 * in doubt. */
-	int shared = n && nu_store_begin(e->s, err) == NU_OK;
 	e->dispatching = 1;
-	for (size_t i = 0; i < n; i++) {
-		const nu_channel *ch = nu_engine_channel(e, batch[i].channel);
-		e->sending_op = batch[i].op_id;
-		e->sending_attempt = batch[i].attempt;
-		if (rc == NU_OK && ch &&
-		    ch->send(ch->state, batch[i].op_id, batch[i].lead_id, batch[i].message, e) < 0)
-			rc = nu_engine_send_complete(e, batch[i].op_id, "failed", NULL,
+	for (size_t i = 0; i < e->nclaimed; i++) {
+		const struct nu_claimed_send *p = &e->claimed[i];
+		const nu_channel *ch = nu_engine_channel(e, p->channel);
+		e->sending_op = p->op_id;
+		e->sending_attempt = p->attempt;
+		if (rc == NU_OK && ch && ch->send(ch->state, p->op_id, p->lead_id, p->message, e) < 0)
+			rc = nu_engine_send_complete(e, p->op_id, "failed", NULL,
 						     "the channel refused the message", err);
-		json_decref(batch[i].message);
 	}
 	e->dispatching = 0;
 	e->sending_op = 0;
-	if (shared && rc == NU_OK)
-		rc = nu_store_commit(e->s, err);
-	else if (shared)
-		nu_store_rollback(e->s);
-	*did += (int)n;
+	nu_outbox_unclaim(e);
 	return rc;
 }
 

@@ -406,6 +406,22 @@ void nu_store_rollback_to(nu_store *s)
 	nu_store_rollback_to_outer(s);
 }
 
+int nu_store_mark(nu_store *s, nu_error *err)
+{
+	return step_cached(s, "SAVEPOINT nu_mark", err);
+}
+
+int nu_store_unmark(nu_store *s, nu_error *err)
+{
+	return step_cached(s, "RELEASE nu_mark", err);
+}
+
+void nu_store_back_to_mark(nu_store *s)
+{
+	step_cached(s, "ROLLBACK TO nu_mark", NULL);
+	step_cached(s, "RELEASE nu_mark", NULL);
+}
+
 const nu_store_stats *nu_store_get_stats(nu_store *s)
 {
 	return &s->stats;

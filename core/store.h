@@ -95,6 +95,14 @@ int  nu_store_savepoint(nu_store *s, nu_error *err);
 int  nu_store_release(nu_store *s, nu_error *err);
 void nu_store_rollback_to(nu_store *s);
 
+/* A mark inside a transaction, apart from the savepoints above (units
+ * nested after it keep their own outcome): nu_store_back_to_mark undoes
+ * what came after it and keeps what came before, nu_store_unmark keeps
+ * everything. One mark at a time. */
+int  nu_store_mark(nu_store *s, nu_error *err);
+int  nu_store_unmark(nu_store *s, nu_error *err);
+void nu_store_back_to_mark(nu_store *s);
+
 /* Commit latency of this connection, for /metrics: a histogram with
  * cumulative-free buckets (bucket[i] counts commits <= bounds[i] µs and
  * above bounds[i-1]). */
