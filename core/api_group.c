@@ -41,6 +41,7 @@ typedef struct held_answer {
 struct nu_api_group {
 	nu_httpd *h;
 	struct event *flush_ev;
+	struct timeval window;         /* http.commit_window_us */
 	held_answer *held;
 	size_t n, cap;
 };
@@ -66,6 +67,8 @@ nu_api_group *nu_api_group_new(nu_httpd *h)
 	if (!g)
 		return NULL;
 	g->h = h;
+	g->window.tv_sec = h->opt.cfg->commit_window_us / 1000000;
+	g->window.tv_usec = h->opt.cfg->commit_window_us % 1000000;
 	if (!(g->flush_ev = event_new(h->base, -1, 0, on_flush_event, g))) {
 		free(g);
 		return NULL;
@@ -89,7 +92,9 @@ int nu_api_group_join(nu_api_req *r, nu_error *err)
 {
 	/* Whatever the request turns out to hold, the group ends this turn:
 	 * the write lock is never held past it. */
-	event_active(r->h->group->flush_ev, 0, 0);
+	nu_api_group *g = r->h->group;
+	if (!event_pending(g->flush_ev, EV_TIMEOUT, NULL))
+		event_add(g->flush_ev, &g->window);
 	return nu_store_group_join(r->s, err);
 }
 
@@ -186,6 +191,7 @@ static void flush_now(nu_api_group *g)
 {
 	nu_error err = { 0 };
 
+	event_del(g->flush_ev);   /* a flush before the window ends */
 	commit_and_answer(g, &err);
 }
 
@@ -242,6 +248,8 @@ void nu_api_group_answer(nu_api_req *r, int status, json_t *body, const nu_api_i
 		free(a.body);
 		return;
 	}
-	if (g->n >= GROUP_MAX_MEMBERS)
+	/* Every open connection waits on this group: nothing more can come
+	 * to join it, so waiting out the window would only idle the loop. */
+	if (g->n >= GROUP_MAX_MEMBERS || g->n >= (size_t)g->h->connections)
 		flush_now(g);
 }

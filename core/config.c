@@ -88,6 +88,7 @@ const char nu_config_sample[] =
 "  --     { name = \"ops\",     token = env(\"NURTURE_ADMIN_TOKEN\"),  scopes = { \"admin\" } },\n"
 "  --   },\n"
 "  --   max_body = 10485760, max_header = 16384, max_connections = 1024, timeout = 30,\n"
+"  --   commit_window_us = 1000,  -- ingest requests arriving this close share a commit\n"
 "  -- },\n"
 "}\n";
 
@@ -104,6 +105,7 @@ void nu_config_defaults(nu_config *c)
 	c->http.max_header = 16 << 10;
 	c->http.max_connections = 1024;
 	c->http.timeout_s = 30;
+	c->http.commit_window_us = 1000;
 }
 
 void nu_config_free(nu_config *c)
@@ -681,13 +683,13 @@ static int read_tokens(struct reader *r, int idx)
 }
 
 /* http = { listen, public_url, tracking_key, tokens, max_body, max_header,
- *          max_connections, timeout } */
+ *          max_connections, timeout, commit_window_us } */
 static int read_http(struct reader *r, int idx)
 {
 	static const char *const known[] = { "listen", "public_url", "tracking_key", "tokens",
-		"max_body", "max_header", "max_connections", "timeout", NULL };
+		"max_body", "max_header", "max_connections", "timeout", "commit_window_us", NULL };
 	nu_http_config *h = &r->c->http;
-	int64_t conns = h->max_connections, timeout = h->timeout_s;
+	int64_t conns = h->max_connections, timeout = h->timeout_s, window = h->commit_window_us;
 	int rc;
 
 	if (!lua_istable(r->L, idx))
@@ -700,10 +702,12 @@ static int read_http(struct reader *r, int idx)
 	    (rc = http_integer(r, idx, "max_header", 1024, 1 << 20, &h->max_header)) < 0 ||
 	    (rc = http_integer(r, idx, "max_connections", 1, 100000, &conns)) < 0 ||
 	    (rc = http_integer(r, idx, "timeout", 1, 3600, &timeout)) < 0 ||
+	    (rc = http_integer(r, idx, "commit_window_us", 0, 100000, &window)) < 0 ||
 	    (rc = read_tokens(r, idx)) < 0)
 		return rc;
 	h->max_connections = (int)conns;
 	h->timeout_s = (int)timeout;
+	h->commit_window_us = (int)window;
 	if (h->tracking_key[0] && strlen(h->tracking_key) < 16)
 		return nu_error_set(r->err, NU_EINVAL, "%s: http.tracking_key must be at least 16 bytes",
 				    r->file);

@@ -38,6 +38,7 @@ typedef struct nu_http_config {
 	int64_t  max_header;           /* bytes (default 16 KiB) */
 	int      max_connections;      /* default 1024 */
 	int      timeout_s;            /* request read/write timeout (default 30) */
+	int      commit_window_us;     /* ingest commits wait this long for company (default 1000) */
 } nu_http_config;
 
 typedef struct nu_config {

@@ -81,6 +81,7 @@ static void work(struct daemon *d)
 	int did;
 
 	int more;
+	nu_httpd_flush(d->httpd);
 	if (nu_engine_pump_for(d->e, d->opt->once ? 0 : TURN_BUDGET_US, &did, &more, &d->err) < 0) {
 		/* A database error: log it and try again shortly rather than
 		 * die; nothing was committed for the failed batch. */

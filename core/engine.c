@@ -77,6 +77,7 @@ void nu_engine_close(nu_engine *e)
 {
 	if (!e)
 		return;
+	nu_run_close_lua(e);
 	for (size_t i = 0; i < e->nflows; i++)
 		nu_flow_clear(&e->flows[i].flow);
 	free(e->flows);
@@ -199,6 +200,7 @@ int nu_engine_reload(nu_engine *e, nu_error *err)
 		nu_flow_clear(&e->flows[i].flow);
 	free(e->flows);
 	e->flows = flows;
+	nu_run_close_lua(e);     /* drops the compiled chunks of versions gone */
 	e->nflows = n;
 	return NU_OK;
 }

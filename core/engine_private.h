@@ -6,6 +6,7 @@
 #define NU_ENGINE_PRIVATE_H
 
 #include "engine.h"
+#include "lua_sandbox.h"
 
 #define NU_MAX_CHANNELS NU_MAX_CHANNELS_PUBLIC
 #define NU_VERSION_CACHE 32
@@ -36,6 +37,7 @@ struct nu_engine {
 	size_t nflows;
 	nu_flow cache[NU_VERSION_CACHE];   /* pinned versions, by sha */
 	size_t ncache, cache_next;
+	nu_lua_sandbox lua;             /* every step's state (runs.c); L NULL until the first */
 	int pumping;                    /* inside nu_engine_pump_for */
 	int64_t data_version;           /* SQLite's, when the flow table was last looked at */
 	char flows_seen[64];            /* count and last change of the flow table */
@@ -67,6 +69,8 @@ int nu_json_where_matches(const json_t *where, const json_t *props);
 
 /* runs.c */
 int nu_run_step(nu_engine *e, int64_t run_id, nu_error *err);
+/* Closes the engine's Lua state (at close, and when the flows change). */
+void nu_run_close_lua(nu_engine *e);
 int nu_run_end(nu_engine *e, int64_t run_id, const char *status, const char *error,
 	       nu_error *err);
 /* Runs a rule (no journal, no waits) on one event. */

@@ -695,6 +695,12 @@ void nu_httpd_stop(nu_httpd *h)
 	free(h);
 }
 
+void nu_httpd_flush(nu_httpd *h)
+{
+	if (h)
+		nu_api_group_flush(h);
+}
+
 int nu_httpd_port(const nu_httpd *h)
 {
 	return h->port;

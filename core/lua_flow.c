@@ -399,17 +399,32 @@ void nu_lua_flow_push_event(lua_State *L, int64_t id, const char *type, int64_t 
 
 /* ---- require from the bundle ------------------------------------------- */
 
+#define BUNDLE_KEY "nurture.bundle"   /* registry: the running flow's bundle */
+#define LOADED_KEY "nurture.loaded"   /* registry: modules required this step */
+
+/* The bundle require() reads, and an empty module cache. */
+static void set_bundle(lua_State *L, const json_t *bundle)
+{
+	lua_pushlightuserdata(L, (void *)bundle);
+	lua_setfield(L, LUA_REGISTRYINDEX, BUNDLE_KEY);
+	lua_newtable(L);
+	lua_setfield(L, LUA_REGISTRYINDEX, LOADED_KEY);
+}
+
 /* require("lib.x") or require("x") → the module from the pinned bundle. */
 static int l_require(lua_State *L)
 {
 	const char *name = luaL_checkstring(L, 1);
 	const char *base = strncmp(name, "lib.", 4) == 0 ? name + 4 : name;
 	char key[96], chunk[100];
-	const json_t *bundle = lua_touserdata(L, lua_upvalueindex(1));
+	const json_t *bundle;
 	json_t *src;
 
+	lua_getfield(L, LUA_REGISTRYINDEX, BUNDLE_KEY);
+	bundle = lua_touserdata(L, -1);
+	lua_pop(L, 1);
 	snprintf(key, sizeof key, "lib/%s.lua", base);
-	lua_getfield(L, LUA_REGISTRYINDEX, "nurture.loaded");
+	lua_getfield(L, LUA_REGISTRYINDEX, LOADED_KEY);
 	if (lua_getfield(L, -1, key) != LUA_TNIL)
 		return 1;
 	lua_pop(L, 1);
@@ -418,6 +433,7 @@ static int l_require(lua_State *L)
 	snprintf(chunk, sizeof chunk, "@%s", key);
 	if (luaL_loadbufferx(L, json_string_value(src), json_string_length(src), chunk, "t") != LUA_OK)
 		return lua_error(L);
+	nu_lua_sandbox_use_env(L);
 	lua_call(L, 0, 1);
 	if (lua_isnil(L, -1)) {
 		lua_pop(L, 1);
@@ -445,12 +461,30 @@ int nu_lua_flow_open(nu_lua_sandbox *sb, const json_t *bundle, nu_run_ctx *ctx,
 	sb->traceback = 0;
 	lua_pushglobaltable(sb->L);
 	luaL_setfuncs(sb->L, api, 0);
-	lua_pushlightuserdata(sb->L, (void *)bundle);
-	lua_pushcclosure(sb->L, l_require, 1);
+	lua_pushcfunction(sb->L, l_require);
 	lua_setfield(sb->L, -2, "require");
 	lua_pop(sb->L, 1);
-	lua_newtable(sb->L);
-	lua_setfield(sb->L, LUA_REGISTRYINDEX, "nurture.loaded");
+	set_bundle(sb->L, bundle);
 	nu_lua_sandbox_strict_globals(sb);
 	return NU_OK;
+}
+
+int nu_lua_flow_open_shared(nu_lua_sandbox *sb, uint64_t instr_limit, nu_error *err)
+{
+	int rc = nu_lua_flow_open(sb, NULL, NULL, 0, instr_limit, err);
+
+	if (rc < 0)
+		return rc;
+	/* strict globals are on: freeze reads only what is there */
+	nu_lua_sandbox_freeze(sb);
+	return NU_OK;
+}
+
+void nu_lua_flow_begin_step(nu_lua_sandbox *sb, const json_t *bundle, nu_run_ctx *ctx,
+			    size_t mem_allowance)
+{
+	nu_lua_sandbox_begin(sb, mem_allowance);
+	sb->owner = ctx;
+	set_bundle(sb->L, bundle);
+	nu_lua_sandbox_push_env(sb);
 }

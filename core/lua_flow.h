@@ -20,6 +20,14 @@
 int nu_lua_flow_open(nu_lua_sandbox *sb, const json_t *bundle, nu_run_ctx *ctx,
 		     size_t mem_limit, uint64_t instr_limit, nu_error *err);
 
+/* The engine's one state for all steps (lua_sandbox.h, "one state for
+ * many runs"): the flow API, frozen. */
+int  nu_lua_flow_open_shared(nu_lua_sandbox *sb, uint64_t instr_limit, nu_error *err);
+/* Starts a step of a run of the flow whose bundle is given: its own
+ * environment (pushed), module cache and budgets; effects act for ctx. */
+void nu_lua_flow_begin_step(nu_lua_sandbox *sb, const json_t *bundle, nu_run_ctx *ctx,
+			    size_t mem_allowance);
+
 /* Pushes the lead object for ctx->lead_id. [-0, +1, m] */
 void nu_lua_flow_push_lead(lua_State *L, int64_t lead_id);
 /* Pushes an event as flows see it: its props, plus type, at, id and props.

@@ -31,6 +31,11 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return p;
 }
 
+size_t nu_lua_sandbox_mem_allowed(const nu_lua_sandbox *sb)
+{
+	return sb->mem_allowance ? sb->mem_allowance : sb->mem_limit;
+}
+
 nu_lua_sandbox *nu_lua_sandbox_of(lua_State *L)
 {
 	return *(nu_lua_sandbox **)lua_getextraspace(L);
@@ -54,6 +59,19 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 	luaL_error(L, "instruction budget of %I exhausted", (lua_Integer)sb->instr_limit);
 }
 
+#define ENV_KEY    "nurture.env"      /* registry: the current environment */
+#define ENV_MT_KEY "nurture.env_mt"   /* registry: the metatable of environments */
+
+/* Sets the first upvalue (_ENV) of the function on top to the current
+ * environment, when the state hands out environments (frozen). A chunk
+ * loaded into a frozen state must never see the shared base itself.
+ * [-0, +0, -] */
+static void use_current_env(lua_State *L)
+{
+	if (lua_getfield(L, LUA_REGISTRYINDEX, ENV_KEY) == LUA_TNIL || !lua_setupvalue(L, -2, 1))
+		lua_pop(L, 1);
+}
+
 /* load(chunk [, chunkname [, mode [, env]]]) that refuses bytecode.
  * [-(1|2|3|4), +(1|2), -] */
 static int safe_load(lua_State *L)
@@ -72,7 +90,31 @@ static int safe_load(lua_State *L)
 		lua_pushvalue(L, 4);
 		if (!lua_setupvalue(L, -2, 1))
 			lua_pop(L, 1);
+	} else {
+		use_current_env(L);
 	}
+	return 1;
+}
+
+/* 1 if the table at idx is one of the read-only library proxies
+ * (freeze_library). */
+static int is_frozen(lua_State *L, int idx)
+{
+	if (luaL_getmetafield(L, idx, "__frozen") == LUA_TNIL)
+		return 0;
+	lua_pop(L, 1);
+	return 1;
+}
+
+/* rawset that leaves the shared library tables alone. [-3, +1, e] */
+static int safe_rawset(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (is_frozen(L, 1))
+		return luaL_error(L, "library tables are read-only");
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
 	return 1;
 }
 
@@ -152,6 +194,104 @@ int nu_lua_sandbox_open(nu_lua_sandbox *sb, size_t mem_limit,
 	if (instr_limit)
 		lua_sethook(sb->L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
 	return NU_OK;
+}
+
+/* __newindex of a read-only library. [-3, +0, v] */
+static int frozen_write(lua_State *L)
+{
+	return luaL_error(L, "library tables are read-only (cannot set '%s')",
+			  luaL_optstring(L, 2, "?"));
+}
+
+/* __pairs of a read-only library: iterates the library itself.
+ * [-1, +3, -] */
+static int frozen_pairs(lua_State *L)
+{
+	lua_getglobal(L, "next");
+	luaL_getmetafield(L, 1, "__index");
+	lua_pushnil(L);
+	return 3;
+}
+
+/* Replaces the library table in global `name` with an empty table whose
+ * reads fall through to it and whose writes fail. [-0, +0, m] */
+static void freeze_library(lua_State *L, const char *name)
+{
+	if (lua_getglobal(L, name) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		return;
+	}
+	lua_newtable(L);                        /* the proxy */
+	lua_newtable(L);                        /* its metatable */
+	lua_pushvalue(L, -3);
+	lua_setfield(L, -2, "__index");
+	lua_pushcfunction(L, frozen_write);
+	lua_setfield(L, -2, "__newindex");
+	lua_pushcfunction(L, frozen_pairs);
+	lua_setfield(L, -2, "__pairs");
+	lua_pushboolean(L, 1);
+	lua_setfield(L, -2, "__frozen");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");     /* no getmetatable, no setmetatable */
+	lua_setmetatable(L, -2);
+	lua_setglobal(L, name);
+	lua_pop(L, 1);
+}
+
+void nu_lua_sandbox_freeze(nu_lua_sandbox *sb)
+{
+	static const char *const libs[] = { LUA_STRLIBNAME, LUA_TABLIBNAME, LUA_MATHLIBNAME,
+					    LUA_UTF8LIBNAME, NULL };
+	lua_State *L = sb->L;
+
+	for (const char *const *lib = libs; *lib; lib++)
+		freeze_library(L, *lib);
+	/* All strings share one metatable whose __index is the real string
+	 * library: locked, getmetatable("") cannot reach it. */
+	lua_pushliteral(L, "");
+	if (lua_getmetatable(L, -1)) {
+		lua_pushboolean(L, 0);
+		lua_setfield(L, -2, "__metatable");
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	lua_getglobal(L, "rawset");
+	lua_pushcclosure(L, safe_rawset, 1);
+	lua_setglobal(L, "rawset");
+	lua_pushnil(L);
+	lua_setglobal(L, "_G");              /* each environment has its own */
+	lua_newtable(L);                     /* environments read through to the base */
+	lua_pushglobaltable(L);
+	lua_setfield(L, -2, "__index");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_setfield(L, LUA_REGISTRYINDEX, ENV_MT_KEY);
+}
+
+void nu_lua_sandbox_push_env(nu_lua_sandbox *sb)
+{
+	lua_State *L = sb->L;
+
+	lua_createtable(L, 0, 4);
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -2, "_G");
+	lua_getfield(L, LUA_REGISTRYINDEX, ENV_MT_KEY);
+	lua_setmetatable(L, -2);
+	lua_pushvalue(L, -1);
+	lua_setfield(L, LUA_REGISTRYINDEX, ENV_KEY);
+}
+
+void nu_lua_sandbox_use_env(lua_State *L)
+{
+	use_current_env(L);
+}
+
+void nu_lua_sandbox_begin(nu_lua_sandbox *sb, size_t mem_allowance)
+{
+	lua_settop(sb->L, 0);
+	sb->mem_allowance = mem_allowance;
+	sb->mem_limit = mem_allowance ? sb->mem_used + mem_allowance : 0;
+	nu_lua_sandbox_reset_budget(sb);
 }
 
 void nu_lua_sandbox_reset_budget(nu_lua_sandbox *sb)
@@ -257,7 +397,7 @@ int nu_lua_sandbox_pcall(nu_lua_sandbox *sb, int nargs, int nresults,
 		return NU_OK;
 	if (rc == LUA_ERRMEM)
 		nu_error_set(err, NU_ENOMEM, "memory limit of %zu bytes exceeded",
-			     sb->mem_limit);
+			     nu_lua_sandbox_mem_allowed(sb));
 	else if (lua_type(L, -1) == LUA_TSTRING)
 		nu_error_set(err, NU_EINVAL, "%s", lua_tostring(L, -1));
 	else
@@ -266,3 +406,4 @@ int nu_lua_sandbox_pcall(nu_lua_sandbox *sb, int nargs, int nresults,
 	lua_pop(L, 1);
 	return rc == LUA_ERRMEM ? NU_ENOMEM : NU_EINVAL;
 }
+

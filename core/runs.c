@@ -1,11 +1,14 @@
 /*
  * runs.c — executing one step of a run, and ending runs.
  *
- * A step opens a fresh sandboxed Lua state, loads the run's pinned flow,
- * and resumes run(lead, event) on a new coroutine. Effects answered from
- * the journal return at once; the first blocking effect not yet completed
- * yields, and the step is over: the state is closed and the run holds no
- * memory until it wakes. A coroutine that returns completes the run; a
+ * A step takes the engine's Lua state with an environment of its own
+ * (lua_flow.h: nothing a step leaves in its globals reaches another),
+ * runs the run's pinned flow chunk in it (compiled once per version and
+ * kept) and resumes run(lead, event) on a new coroutine. Effects answered
+ * from the journal return at once; the first blocking effect not yet
+ * completed yields, and the step is over: the run holds no memory until
+ * it wakes. A step that ends in a Lua error closes the state (it may have
+ * been stopped anywhere); the next step opens another. A coroutine that returns completes the run; a
  * Lua error, an exhausted budget or a journal mismatch fails it with the
  * message. A database failure is not the flow's fault: it aborts the
  * step and the caller's transaction, and the step is retried later.
@@ -72,16 +75,47 @@ static int push_trigger(lua_State *L, nu_store *s, int64_t event_id, nu_error *e
 	return NU_OK;
 }
 
-/* Loads the flow chunk and leaves run() on the stack. */
-static int load_run_function(nu_lua_sandbox *sb, const nu_flow *f, nu_error *err)
+#define CHUNKS_KEY "nurture.chunks"   /* registry: compiled flow chunks by version */
+
+/* Pushes the compiled chunk of the flow's version, compiling it the first
+ * time. [-0, +(0|1), m] */
+static int push_chunk(nu_lua_sandbox *sb, const nu_flow *f, nu_error *err)
 {
+	lua_State *L = sb->L;
 	const char *src = json_string_value(json_object_get(f->bundle, "main"));
 	char chunk[NU_FLOW_NAME_MAX + 16];
 	int rc;
 
-	snprintf(chunk, sizeof chunk, "@%s.lua", f->name);
-	if ((rc = nu_lua_sandbox_load(sb, src, strlen(src), chunk, err)) < 0 ||
-	    (rc = nu_lua_sandbox_pcall(sb, 0, 1, err)) < 0)
+	if (lua_getfield(L, LUA_REGISTRYINDEX, CHUNKS_KEY) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, LUA_REGISTRYINDEX, CHUNKS_KEY);
+	}
+	if (lua_getfield(L, -1, f->sha) != LUA_TFUNCTION) {
+		lua_pop(L, 1);
+		snprintf(chunk, sizeof chunk, "@%s.lua", f->name);
+		if ((rc = nu_lua_sandbox_load(sb, src, strlen(src), chunk, err)) < 0) {
+			lua_pop(L, 1);
+			return rc;
+		}
+		lua_pushvalue(L, -1);
+		lua_setfield(L, -3, f->sha);
+	}
+	lua_remove(L, -2);
+	return NU_OK;
+}
+
+/* Runs the flow chunk in the step's environment and leaves run() on the
+ * stack. */
+static int load_run_function(nu_lua_sandbox *sb, const nu_flow *f, nu_error *err)
+{
+	int rc;
+
+	if ((rc = push_chunk(sb, f, err)) < 0)
+		return rc;
+	nu_lua_sandbox_use_env(sb->L);
+	if ((rc = nu_lua_sandbox_pcall(sb, 0, 1, err)) < 0)
 		return rc;
 	if (!lua_istable(sb->L, -1) || lua_getfield(sb->L, -1, "run") != LUA_TFUNCTION)
 		return nu_error_set(err, NU_EINVAL, "%s: run is not a function", f->name);
@@ -96,7 +130,7 @@ static void coroutine_error(lua_State *co, int status, const nu_lua_sandbox *sb,
 	const char *msg = lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1) : NULL;
 
 	if (status == LUA_ERRMEM)
-		snprintf(out, len, "memory limit of %zu bytes exceeded", sb->mem_limit);
+		snprintf(out, len, "memory limit of %zu bytes exceeded", nu_lua_sandbox_mem_allowed(sb));
 	else
 		snprintf(out, len, "%s", msg ? msg : "error raised with a non-string value");
 }
@@ -120,6 +154,37 @@ static int execute(nu_lua_sandbox *sb, nu_run_ctx *ctx, char *why, size_t len)
 	return status;
 }
 
+/* The engine's Lua state for a step of flow f on behalf of ctx, opened
+ * at first use. */
+static nu_lua_sandbox *begin_step(nu_engine *e, const nu_flow *f, nu_run_ctx *ctx, nu_error *err)
+{
+	if (e->lua.owner) {   /* one step at a time: the state's stack is the step's */
+		nu_error_set(err, NU_ESTATE, "a flow step started inside another");
+		return NULL;
+	}
+	if (!e->lua.L && nu_lua_flow_open_shared(&e->lua, NU_STEP_INSTR_LIMIT, err) < 0)
+		return NULL;
+	nu_lua_flow_begin_step(&e->lua, f->bundle, ctx, NU_STEP_MEM_LIMIT);
+	return &e->lua;
+}
+
+/* After a Lua error the state may have been stopped anywhere (out of
+ * memory in a library call, a spent budget): it goes, and the next step
+ * opens a new one. */
+static void end_step(nu_engine *e, int lua_ok)
+{
+	e->lua.owner = NULL;
+	if (lua_ok)
+		lua_settop(e->lua.L, 0);
+	else
+		nu_lua_sandbox_close(&e->lua);
+}
+
+void nu_run_close_lua(nu_engine *e)
+{
+	nu_lua_sandbox_close(&e->lua);
+}
+
 /* 1 if the failure was the database's (the step must be retried). */
 static int database_failed(const nu_run_ctx *ctx)
 {
@@ -130,7 +195,7 @@ int nu_run_step(nu_engine *e, int64_t run_id, nu_error *err)
 {
 	nu_run_ctx ctx = { .eng = e, .s = e->s, .run_id = run_id };
 	struct run_row r;
-	nu_lua_sandbox sb;
+	nu_lua_sandbox *sb;
 	char why[600] = "";
 	int rc, status;
 
@@ -146,18 +211,17 @@ int nu_run_step(nu_engine *e, int64_t run_id, nu_error *err)
 	ctx.now = nu_store_now(e->s);
 	if ((rc = nu_journal_load(&ctx, err)) < 0)
 		return rc;
-	if ((rc = nu_lua_flow_open(&sb, ctx.flow->bundle, &ctx, NU_STEP_MEM_LIMIT,
-				   NU_STEP_INSTR_LIMIT, err)) < 0) {
+	if (!(sb = begin_step(e, ctx.flow, &ctx, err))) {
 		nu_journal_release(&ctx);
-		return rc;
+		return err->code;
 	}
-	if ((rc = load_run_function(&sb, ctx.flow, err)) < 0) {
-		nu_lua_sandbox_close(&sb);
+	if ((rc = load_run_function(sb, ctx.flow, err)) < 0) {
+		end_step(e, 0);
 		nu_journal_release(&ctx);
 		return nu_run_end(e, run_id, "failed", err->msg, err);
 	}
-	status = execute(&sb, &ctx, why, sizeof why);
-	nu_lua_sandbox_close(&sb);
+	status = execute(sb, &ctx, why, sizeof why);
+	end_step(e, (status == LUA_OK || status == LUA_YIELD) && !ctx.failed);
 	nu_journal_release(&ctx);
 	if (database_failed(&ctx)) {
 		*err = ctx.err;
@@ -217,23 +281,22 @@ int nu_rule_apply(nu_engine *e, const nu_flow *rule, int64_t lead_id, int64_t ev
 {
 	nu_run_ctx ctx = { .eng = e, .s = e->s, .flow = rule, .lead_id = lead_id,
 			   .trigger_event_id = event_id, .is_rule = 1, .seed = event_id };
-	nu_lua_sandbox sb;
+	nu_lua_sandbox *sb;
 	char why[600] = "", who[96];
 	int rc, status = LUA_OK;
 
 	ctx.now = nu_store_now(e->s);
-	if ((rc = nu_lua_flow_open(&sb, rule->bundle, &ctx, NU_STEP_MEM_LIMIT,
-				   NU_STEP_INSTR_LIMIT, err)) < 0)
-		return rc;
+	if (!(sb = begin_step(e, rule, &ctx, err)))
+		return err->code;
 	/* A rule applies whole or not at all: one that fails half-way must not
 	 * leave its first tag or points behind on every event. */
 	if ((rc = nu_store_savepoint(e->s, err)) < 0) {
-		nu_lua_sandbox_close(&sb);
+		end_step(e, 1);
 		return rc;
 	}
-	if ((rc = load_run_function(&sb, rule, err)) == NU_OK)
-		status = execute(&sb, &ctx, why, sizeof why);
-	nu_lua_sandbox_close(&sb);
+	if ((rc = load_run_function(sb, rule, err)) == NU_OK)
+		status = execute(sb, &ctx, why, sizeof why);
+	end_step(e, rc == NU_OK && (status == LUA_OK || status == LUA_YIELD) && !ctx.failed);
 	if (rc < 0 || database_failed(&ctx) || ctx.failed || status != LUA_OK)
 		nu_store_rollback_to(e->s);
 	else if ((rc = nu_store_release(e->s, err)) < 0)

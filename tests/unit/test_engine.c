@@ -561,6 +561,56 @@ static void sandbox_refuses_unsafe_things(void **state)
 
 /* ---- 5. rules -------------------------------------------------------------- */
 
+/* Steps share one Lua state (runs.c): nothing a step leaves behind, in
+ * its globals or by trying to change the libraries, reaches the next step
+ * of its own run (whose replay would then diverge) or another run. */
+static void steps_share_nothing(void **state)
+{
+	struct env v;
+	int64_t l, polluter, observer;
+
+	(void)state;
+	env_open(&v);
+	deploy(&v, "leaked_at_load = true\n"
+		   "return { name = \"polluter\", trigger = { manual = true },\n"
+		   "  run = function(lead)\n"
+		   "    local before = rawget(_G, \"count\") or 0\n"
+		   "    count = before + 1\n"
+		   "    load(\"leak = 1\")()\n"
+		   "    local w1 = pcall(function() string.upper = nil end)\n"
+		   "    local w2 = pcall(rawset, string, \"upper\", nil)\n"
+		   "    local w3 = pcall(function() getmetatable(\"\").__index.upper = nil end)\n"
+		   "    local w4 = pcall(setmetatable, math, nil)\n"
+		   "    local w5 = pcall(table.insert, table, 1)\n"
+		   "    send(\"test\", { before = before, w = { w1, w2, w3, w4, w5 } })\n"
+		   "    send(\"test\", { before = rawget(_G, \"count\") })\n"
+		   "  end }\n");
+	deploy(&v, "return { name = \"observer\", trigger = { manual = true },\n"
+		   "  run = function(lead)\n"
+		   "    local names = 0\n"
+		   "    for _ in pairs(string) do names = names + 1 end\n"
+		   "    send(\"test\", { count = rawget(_G, \"count\"), leak = rawget(_G, \"leak\"),\n"
+		   "                     at_load = rawget(_G, \"leaked_at_load\"), upper = (\"a\"):upper(),\n"
+		   "                     libs = names > 10 and type(math.floor) == \"function\" })\n"
+		   "  end }\n");
+	l = lead(&v, "iso@example.com");
+	polluter = enroll(&v, "polluter", l, NULL, 0);
+	pump(&v);
+	observer = enroll(&v, "observer", l, NULL, 0);
+	pump(&v);
+	/* Three steps of the polluter, each replaying from the top: every one
+	 * saw count unset, or the replay would have stopped the run. */
+	expect_status(&v, polluter, "completed");
+	expect_json(&v, "SELECT message FROM outbox WHERE run_id = ? ORDER BY op_id LIMIT 1", polluter,
+		    "{\"before\":0,\"w\":[false,false,false,false,false]}");
+	expect_json(&v, "SELECT message FROM outbox WHERE run_id = ? ORDER BY op_id LIMIT 1 OFFSET 1",
+		    polluter, "{\"before\":1}");
+	expect_status(&v, observer, "completed");
+	expect_json(&v, "SELECT message FROM outbox WHERE run_id = ?", observer,
+		    "{\"libs\":true,\"upper\":\"A\"}");
+	env_close(&v);
+}
+
 static void rules_tag_score_and_bad_rules_are_skipped(void **state)
 {
 	struct env v;
@@ -1097,6 +1147,7 @@ int main(void)
 		cmocka_unit_test(replay_answers_from_the_journal),
 		cmocka_unit_test(budgets_fail_only_their_own_run),
 		cmocka_unit_test(sandbox_refuses_unsafe_things),
+		cmocka_unit_test(steps_share_nothing),
 		cmocka_unit_test(rules_tag_score_and_bad_rules_are_skipped),
 		cmocka_unit_test(late_timers_skip_or_fire),
 		cmocka_unit_test(goal_ends_waiting_runs),
