@@ -78,6 +78,7 @@ void nu_engine_close(nu_engine *e)
 	if (!e)
 		return;
 	nu_run_close_lua(e);
+	free(e->woken);
 	for (size_t i = 0; i < e->nflows; i++)
 		nu_flow_clear(&e->flows[i].flow);
 	free(e->flows);
@@ -453,18 +454,36 @@ static int create_run(nu_engine *e, const nu_flow *f, int64_t lead_id, int64_t e
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return nu_store_fail(e->s, err, "creating run");
 	*run_id = sqlite3_last_insert_rowid(nu_store_db(e->s));
-	return nu_wait_add(e->s, now, *run_id, -1, err);
+	return NU_OK;
 }
 
+/* A new run takes its first step at once when the pump reads the logs
+ * (and no step is running: a step's score change can enrol too); anywhere
+ * else a timer due now wakes it at the next pump. ev: the event that
+ * triggered it, or NULL. */
+static int start_run(nu_engine *e, int64_t run_id, log_event *ev, nu_error *err)
+{
+	nu_trigger t;
+
+	if (!e->reading_log || e->lua.owner)
+		return nu_wait_add(e->s, nu_store_now(e->s), run_id, -1, err);
+	if (ev)
+		t = (nu_trigger){ ev->id, ev->at, ev->type, event_props(ev) };
+	return nu_run_step(e, run_id, ev ? &t : NULL, err);
+}
+
+/* ev: the triggering event as the pump read it, or NULL. */
 static int enroll_flow(nu_engine *e, const nu_flow *f, int64_t lead_id, int64_t event_id,
-		       int64_t *run_id, char *why, size_t len, nu_error *err)
+		       log_event *ev, int64_t *run_id, char *why, size_t len, nu_error *err)
 {
 	int refused = enrol_refusal(e, f, lead_id, why, len, err);
 
 	*run_id = 0;
 	if (refused)
 		return refused < 0 ? refused : NU_OK;
-	return create_run(e, f, lead_id, event_id, run_id, err);
+	if (create_run(e, f, lead_id, event_id, run_id, err) < 0)
+		return NU_EDB;
+	return start_run(e, *run_id, ev, err);
 }
 
 int nu_engine_enroll(nu_engine *e, const char *flow, int64_t lead_id, int64_t event_id,
@@ -484,7 +503,7 @@ int nu_engine_enroll(nu_engine *e, const char *flow, int64_t lead_id, int64_t ev
 	}
 	if (nu_lead_live_id(e->s, lead_id, &lead_id, err) < 0)
 		return err->code;
-	return enroll_flow(e, &d->flow, lead_id, event_id, run_id, why, whylen, err);
+	return enroll_flow(e, &d->flow, lead_id, event_id, NULL, run_id, why, whylen, err);
 }
 
 /* ---- reading the logs ------------------------------------------------------ */
@@ -656,7 +675,7 @@ static int on_event(nu_engine *e, int64_t lead_id, log_event *ev, nu_error *err)
 		if (!strcmp(f->kind, "flow") && !e->flows[i].paused &&
 		    trigger_matches(json_object_get(f->spec, "trigger"), "event", type, ev) &&
 		    fresh_enough(e, f, ev->at) &&
-		    enroll_flow(e, f, lead_id, ev->id, &run, why, sizeof why, err) < 0)
+		    enroll_flow(e, f, lead_id, ev->id, ev, &run, why, sizeof why, err) < 0)
 			return NU_EDB;
 	}
 	return NU_OK;
@@ -675,7 +694,7 @@ static int on_change(nu_engine *e, int64_t lead_id, const char *key, const char 
 		const nu_flow *f = &e->flows[i].flow;
 		if (!strcmp(f->kind, "flow") && !e->flows[i].paused &&
 		    trigger_matches(json_object_get(f->spec, "trigger"), key, value, NULL) &&
-		    enroll_flow(e, f, lead_id, 0, &run, why, sizeof why, err) < 0)
+		    enroll_flow(e, f, lead_id, 0, NULL, &run, why, sizeof why, err) < 0)
 			return NU_EDB;
 	}
 	return NU_OK;
@@ -695,7 +714,7 @@ int nu_engine_on_score(nu_engine *e, int64_t lead_id, const char *which, double 
 		if (!score || strcmp(score, which) || e->flows[i].paused || strcmp(f->kind, "flow") ||
 		    !(before < above && after >= above))
 			continue;
-		if (enroll_flow(e, f, lead_id, 0, &run, why, sizeof why, err) < 0)
+		if (enroll_flow(e, f, lead_id, 0, NULL, &run, why, sizeof why, err) < 0)
 			return NU_EDB;
 	}
 	return NU_OK;
@@ -743,6 +762,7 @@ static int read_log(nu_engine *e, const char *cursor, const char *sql, int *did,
 	}
 	sqlite3_reset(st);
 	last = from;
+	e->reading_log = 1;
 	for (size_t i = 0; i < n; i++) {
 		int64_t lead;
 		/* Out of time: the rest stay past the cursor for the next turn. */
@@ -771,6 +791,7 @@ static int read_log(nu_engine *e, const char *cursor, const char *sql, int *did,
 		free(rows[i].a);
 		free(rows[i].props);
 	}
+	e->reading_log = 0;
 	return rc == NU_OK && last != from ? cursor_set(e->s, cursor, last, err) : rc;
 }
 
@@ -831,7 +852,7 @@ static int fire(nu_engine *e, int64_t due, int64_t run_id, int64_t seq, nu_error
 	}
 	json_decref(req);
 	json_decref(res);
-	return rc < 0 ? rc : nu_run_step(e, run_id, err);
+	return rc < 0 ? rc : nu_run_step(e, run_id, NULL, err);
 }
 
 static int fire_due(nu_engine *e, int *did, nu_error *err)
@@ -900,6 +921,44 @@ static int pump_once(nu_engine *e, int *did, nu_error *err)
 	return NU_OK;
 }
 
+int nu_engine_note_woken(nu_engine *e, int64_t run_id)
+{
+	if (e->nwoken == e->woken_cap) {
+		size_t cap = e->woken_cap ? e->woken_cap * 2 : 64;
+		int64_t *more = realloc(e->woken, cap * sizeof *more);
+		if (!more)
+			return NU_ENOMEM;
+		e->woken = more;
+		e->woken_cap = cap;
+	}
+	e->woken[e->nwoken++] = run_id;
+	return NU_OK;
+}
+
+/* Steps the runs whose sends completed during a hand-over. The answers
+ * are in: a step that fails must not take them along, so on a failure
+ * the steps are undone and each run gets a timer due now instead. */
+static int step_woken(nu_engine *e, int *did, nu_error *err)
+{
+	int rc = nu_store_mark(e->s, err);
+
+	for (size_t i = 0; rc == NU_OK && i < e->nwoken; i++) {
+		rc = nu_run_step(e, e->woken[i], NULL, err);
+		(*did)++;
+	}
+	if (rc == NU_OK)
+		rc = nu_store_unmark(e->s, err);
+	else {
+		nu_error later;
+		nu_store_back_to_mark(e->s);
+		for (size_t i = 0; i < e->nwoken; i++)
+			if (nu_wait_add(e->s, nu_store_now(e->s), e->woken[i], -1, &later) < 0)
+				break;
+	}
+	e->nwoken = 0;
+	return rc;
+}
+
 /* The claimed sends go to their channels, now that the claim is committed.
  * Channels that answer at once (the mock, the built-in test channel, a
  * refusal) complete inside one transaction, and the runs their answers
@@ -914,20 +973,17 @@ static int hand_over(nu_engine *e, int *did, nu_error *err)
 		return NU_OK;
 	/* Without a transaction of its own each completion commits alone. */
 	shared = nu_store_begin(e->s, err) == NU_OK;
+	e->collect_woken = shared;
 	rc = nu_outbox_hand_over(e, err);
+	e->collect_woken = 0;
 	if (!shared)
 		return rc;
 	if (rc < 0) {
+		e->nwoken = 0;
 		nu_store_rollback(e->s);
 		return rc;
 	}
-	/* The answers are in: a step that fails must not take them along. */
-	if ((rc = nu_store_mark(e->s, err)) == NU_OK) {
-		if ((rc = fire_due(e, did, err)) == NU_OK)
-			rc = nu_store_unmark(e->s, err);
-		else
-			nu_store_back_to_mark(e->s);
-	}
+	rc = step_woken(e, did, err);
 	int done = nu_store_commit(e->s, err);
 	return rc < 0 ? rc : done;
 }

@@ -39,6 +39,10 @@ struct nu_engine {
 	size_t ncache, cache_next;
 	nu_lua_sandbox lua;             /* every step's state (runs.c); L NULL until the first */
 	int pumping;                    /* inside nu_engine_pump_for */
+	int reading_log;                /* inside read_log: new runs take their first step at once */
+	int collect_woken;              /* nu_outbox_hand_over: completions list runs in woken */
+	int64_t *woken;                 /* runs whose sends completed, to step in the same transaction */
+	size_t nwoken, woken_cap;
 	int64_t data_version;           /* SQLite's, when the flow table was last looked at */
 	char flows_seen[64];            /* count and last change of the flow table */
 	int flows_changed;              /* nu_engine_flows_changed was called */
@@ -65,10 +69,21 @@ int nu_engine_on_score(nu_engine *e, int64_t lead_id, const char *which, double 
 const nu_flow *nu_engine_version(nu_engine *e, const char *sha, nu_error *err);
 const nu_channel *nu_engine_channel(nu_engine *e, const char *name);
 int nu_wait_add(nu_store *s, int64_t due, int64_t run_id, int64_t seq, nu_error *err);
+/* Lists a run whose send just completed, to step before the hand-over's
+ * transaction commits; NU_ENOMEM if the list cannot grow. */
+int nu_engine_note_woken(nu_engine *e, int64_t run_id);
 int nu_json_where_matches(const json_t *where, const json_t *props);
 
 /* runs.c */
-int nu_run_step(nu_engine *e, int64_t run_id, nu_error *err);
+/* The event that started a run, as the pump has it in hand: spares the
+ * run's first step reading it back. */
+typedef struct nu_trigger {
+	int64_t id, at;
+	const char *type;
+	const json_t *props;     /* may be NULL */
+} nu_trigger;
+/* One step of the run; t may be NULL (the trigger is read if there is one). */
+int nu_run_step(nu_engine *e, int64_t run_id, const nu_trigger *t, nu_error *err);
 /* Closes the engine's Lua state (at close, and when the flows change). */
 void nu_run_close_lua(nu_engine *e);
 int nu_run_end(nu_engine *e, int64_t run_id, const char *status, const char *error,

@@ -417,7 +417,13 @@ static int complete_locked(nu_engine *e, int64_t op_id, const char *status,
 		json_object_set_new(res, "error", json_string(error));
 	rc = nu_journal_complete(e->s, run_id, seq, res, err);
 	json_decref(res);
-	return rc < 0 ? rc : nu_wait_add(e->s, nu_store_now(e->s), run_id, seq, err);
+	if (rc < 0)
+		return rc;
+	/* Inside a hand-over the run steps in the same transaction; else a
+	 * timer due now wakes it. */
+	if (e->collect_woken && nu_engine_note_woken(e, run_id) == NU_OK)
+		return NU_OK;
+	return nu_wait_add(e->s, nu_store_now(e->s), run_id, seq, err);
 }
 
 /* Only a send that was handed to a channel ('sending') can complete: a

@@ -52,12 +52,17 @@ static int load_run(nu_store *s, int64_t run_id, struct run_row *r, nu_error *er
 }
 
 /* Pushes the trigger event as the flow sees it, or nil. */
-static int push_trigger(lua_State *L, nu_store *s, int64_t event_id, nu_error *err)
+static int push_trigger(lua_State *L, nu_store *s, int64_t event_id, const nu_trigger *t,
+			nu_error *err)
 {
 	sqlite3_stmt *st;
 
 	if (!event_id) {
 		lua_pushnil(L);
+		return NU_OK;
+	}
+	if (t && t->id == event_id) {
+		nu_lua_flow_push_event(L, t->id, t->type, t->at, t->props);
 		return NU_OK;
 	}
 	if (!(st = nu_store_stmt(s, "SELECT type, at, props FROM event WHERE id = ?", err)))
@@ -136,7 +141,7 @@ static void coroutine_error(lua_State *co, int status, const nu_lua_sandbox *sb,
 }
 
 /* Resumes run(lead, event); returns the Lua status and fills why on error. */
-static int execute(nu_lua_sandbox *sb, nu_run_ctx *ctx, char *why, size_t len)
+static int execute(nu_lua_sandbox *sb, nu_run_ctx *ctx, const nu_trigger *t, char *why, size_t len)
 {
 	lua_State *co = lua_newthread(sb->L);
 	int nres = 0, status;
@@ -144,7 +149,7 @@ static int execute(nu_lua_sandbox *sb, nu_run_ctx *ctx, char *why, size_t len)
 	lua_pushvalue(sb->L, -2);          /* run */
 	lua_xmove(sb->L, co, 1);
 	nu_lua_flow_push_lead(co, ctx->lead_id);
-	if (push_trigger(co, ctx->s, ctx->trigger_event_id, &ctx->err) < 0) {
+	if (push_trigger(co, ctx->s, ctx->trigger_event_id, t, &ctx->err) < 0) {
 		ctx->failed = 1;
 		return LUA_ERRRUN;
 	}
@@ -191,7 +196,7 @@ static int database_failed(const nu_run_ctx *ctx)
 	return ctx->failed && (ctx->err.code == NU_EDB || ctx->err.code == NU_ENOMEM);
 }
 
-int nu_run_step(nu_engine *e, int64_t run_id, nu_error *err)
+int nu_run_step(nu_engine *e, int64_t run_id, const nu_trigger *t, nu_error *err)
 {
 	nu_run_ctx ctx = { .eng = e, .s = e->s, .run_id = run_id };
 	struct run_row r;
@@ -220,7 +225,7 @@ int nu_run_step(nu_engine *e, int64_t run_id, nu_error *err)
 		nu_journal_release(&ctx);
 		return nu_run_end(e, run_id, "failed", err->msg, err);
 	}
-	status = execute(sb, &ctx, why, sizeof why);
+	status = execute(sb, &ctx, t, why, sizeof why);
 	end_step(e, (status == LUA_OK || status == LUA_YIELD) && !ctx.failed);
 	nu_journal_release(&ctx);
 	if (database_failed(&ctx)) {
@@ -295,7 +300,7 @@ int nu_rule_apply(nu_engine *e, const nu_flow *rule, int64_t lead_id, int64_t ev
 		return rc;
 	}
 	if ((rc = load_run_function(sb, rule, err)) == NU_OK)
-		status = execute(sb, &ctx, why, sizeof why);
+		status = execute(sb, &ctx, NULL, why, sizeof why);
 	end_step(e, rc == NU_OK && (status == LUA_OK || status == LUA_YIELD) && !ctx.failed);
 	if (rc < 0 || database_failed(&ctx) || ctx.failed || status != LUA_OK)
 		nu_store_rollback_to(e->s);
