@@ -156,6 +156,21 @@ static int apply_pragmas(nu_store *s, const nu_store_options *opt, nu_error *err
 	return nu_store_exec(s, sql, err);
 }
 
+/* SQLite counts every allocation under a global mutex for
+ * sqlite3_memory_used(), which nurture never asks: a lock and an unlock
+ * per malloc and free on the daemon's hot path. Only possible before
+ * SQLite initialises; later (a host that opened SQLite first) it is
+ * refused, harmlessly. */
+static void configure_sqlite_once(void)
+{
+	static int done;
+
+	if (!done) {
+		done = 1;
+		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	}
+}
+
 int nu_store_open(const char *path, const nu_store_options *opt,
 		  nu_store **out, nu_error *err)
 {
@@ -171,6 +186,7 @@ int nu_store_open(const char *path, const nu_store_options *opt,
 	}
 	s->clock = wall_clock;
 	strcpy(s->settings.phone_default_cc, "86");
+	configure_sqlite_once();
 	if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		rc = nu_error_set(err, NU_EDB, "cannot open database: %s",
 				  s->db ? sqlite3_errmsg(s->db) : "out of memory");
