@@ -102,6 +102,19 @@ static void store_gauges(text *t, nu_store *s)
 	    " FROM event"));
 }
 
+static void steps(text *t, nu_engine *e)
+{
+	nu_engine_step_stats st;
+
+	nu_engine_step_stats_get(e, &st);
+	metric(t, "nurture_engine_steps_total", "counter",
+	       "Flow steps: replayed from the journal, or continued in memory where the last stopped.");
+	put(t, "nurture_engine_steps_total{how=\"replayed\"} %llu\n", (unsigned long long)st.replayed);
+	put(t, "nurture_engine_steps_total{how=\"continued\"} %llu\n", (unsigned long long)st.continued);
+	metric(t, "nurture_engine_runs_in_memory", "gauge", "Runs kept in memory, waiting on a send.");
+	put(t, "nurture_engine_runs_in_memory %llu\n", (unsigned long long)st.kept);
+}
+
 static void checkpoints(text *t, const nu_checkpointer *c)
 {
 	nu_checkpoint_stats st;
@@ -181,6 +194,7 @@ static void metrics(nu_api_req *r)
 	store_gauges(&t, r->s);
 	commit_histogram(&t, nu_store_get_stats(r->s));
 	checkpoints(&t, r->h->opt.checkpoints);
+	steps(&t, r->h->opt.engine);
 	if (t.oom)
 		nu_api_error(r, 500, "internal", NULL, "out of memory");
 	else

@@ -48,6 +48,11 @@ static const nu_channel test_channels[] = {
 
 /* ---- setup -------------------------------------------------------------- */
 
+static void on_tx_end(void *ud, int committed)
+{
+	nu_run_tx_end(ud, committed);
+}
+
 int nu_engine_open(nu_store *s, nu_engine **out, nu_error *err)
 {
 	nu_engine *e = calloc(1, sizeof *e);
@@ -57,6 +62,7 @@ int nu_engine_open(nu_store *s, nu_engine **out, nu_error *err)
 	if (!e)
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
 	e->s = s;
+	nu_store_on_tx_end(s, on_tx_end, e);
 	nu_engine_set_policy(e, NULL);
 	for (size_t i = 0; i < sizeof test_channels / sizeof *test_channels; i++)
 		nu_engine_add_channel(e, &test_channels[i], NULL);
@@ -77,7 +83,9 @@ void nu_engine_close(nu_engine *e)
 {
 	if (!e)
 		return;
+	nu_store_on_tx_end(e->s, NULL, NULL);
 	nu_run_close_lua(e);
+	nu_run_free_kept(e);
 	free(e->woken);
 	for (size_t i = 0; i < e->nflows; i++)
 		nu_flow_clear(&e->flows[i].flow);
@@ -951,6 +959,7 @@ static int step_woken(nu_engine *e, int *did, nu_error *err)
 	else {
 		nu_error later;
 		nu_store_back_to_mark(e->s);
+		nu_run_tx_end(e, 0);
 		for (size_t i = 0; i < e->nwoken; i++)
 			if (nu_wait_add(e->s, nu_store_now(e->s), e->woken[i], -1, &later) < 0)
 				break;
@@ -1058,6 +1067,7 @@ int nu_engine_pump_joined(nu_engine *e, int64_t budget_us, int *did, nu_error *e
 	if (rc < 0) {
 		*did = 0;
 		nu_store_back_to_mark(e->s);
+		nu_run_tx_end(e, 0);
 		nu_outbox_unclaim(e);
 	}
 	e->turn_deadline_us = 0;

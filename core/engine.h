@@ -73,6 +73,13 @@ typedef struct nu_run_ctx {
 	nu_error err;
 	nu_journal_row *journal;   /* the run's journal at the step's start */
 	size_t  njournal;
+	/* The new blocking effect the step stopped at (-1: none), so that the
+	 * run can be continued in memory once it completes (runs.c). */
+	int64_t blocked_seq;
+	char    blocked_kind[16];
+	/* A continued step: the result of the effect it stopped at, taken by
+	 * that effect's binding when the coroutine resumes (lua_flow.c). */
+	json_t *resumed;
 } nu_run_ctx;
 
 /* A channel the engine can send through. send() must eventually call
@@ -162,6 +169,14 @@ int nu_engine_advance(nu_engine *e, int64_t target, void (*set_clock)(void *ud, 
 
 /* Which try of op_id this is (1 for the first), for the channel. */
 int nu_engine_send_attempt(nu_engine *e, int64_t op_id);
+
+/* Steps taken since the engine opened: replayed from the top of the flow
+ * with the journal, or continued in memory where the last one stopped
+ * (runs.c). Kept: runs in memory now. For /metrics and tests. */
+typedef struct nu_engine_step_stats {
+	uint64_t replayed, continued, kept;
+} nu_engine_step_stats;
+void nu_engine_step_stats_get(nu_engine *e, nu_engine_step_stats *out);
 
 /* The earliest due time of a waiting run (0 if none). */
 int nu_engine_next_due(nu_engine *e, int64_t *due, nu_error *err);

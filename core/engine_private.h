@@ -38,6 +38,8 @@ struct nu_engine {
 	nu_flow cache[NU_VERSION_CACHE];   /* pinned versions, by sha */
 	size_t ncache, cache_next;
 	nu_lua_sandbox lua;             /* every step's state (runs.c); L NULL until the first */
+	struct nu_hot_runs *hot;        /* runs kept in memory for a continuation (runs.c) */
+	uint64_t steps_replayed, steps_continued;
 	int pumping;                    /* inside nu_engine_pump_for */
 	int reading_log;                /* inside read_log: new runs take their first step at once */
 	int collect_woken;              /* nu_outbox_hand_over: completions list runs in woken */
@@ -84,8 +86,16 @@ typedef struct nu_trigger {
 } nu_trigger;
 /* One step of the run; t may be NULL (the trigger is read if there is one). */
 int nu_run_step(nu_engine *e, int64_t run_id, const nu_trigger *t, nu_error *err);
-/* Closes the engine's Lua state (at close, and when the flows change). */
+/* Closes the engine's Lua state (at close, and when the flows change),
+ * and with it the runs kept in memory. */
 void nu_run_close_lua(nu_engine *e);
+void nu_run_free_kept(nu_engine *e);
+int  nu_run_is_kept(nu_engine *e, int64_t run_id);
+/* A kept run that must not be continued (it ended, or its step was undone). */
+void nu_run_forget(nu_engine *e, int64_t run_id);
+/* The store's transaction ended: runs kept inside it are good once it
+ * committed, and dropped when it rolled back (a mark undone counts). */
+void nu_run_tx_end(nu_engine *e, int committed);
 int nu_run_end(nu_engine *e, int64_t run_id, const char *status, const char *error,
 	       nu_error *err);
 /* Runs a rule (no journal, no waits) on one event. */
@@ -99,6 +109,7 @@ void nu_journal_release(nu_run_ctx *ctx);
 /* journal.c: completes a pending journal row; result is borrowed. */
 int nu_journal_complete(nu_store *s, int64_t run_id, int64_t seq, const json_t *result,
 			nu_error *err);
+/* request may be NULL: not read. */
 int nu_journal_get(nu_store *s, int64_t run_id, int64_t seq, char *kind, size_t kindlen,
 		   json_t **request, json_t **result, nu_error *err);
 

@@ -29,7 +29,9 @@ int nu_journal_get(nu_store *s, int64_t run_id, int64_t seq, char *kind, size_t 
 		"SELECT kind, request, result FROM journal WHERE run_id = ? AND seq = ?", err);
 	int rc;
 
-	*request = *result = NULL;
+	if (request)
+		*request = NULL;
+	*result = NULL;
 	if (!st)
 		return NU_EDB;
 	sqlite3_bind_int64(st, 1, run_id);
@@ -37,7 +39,8 @@ int nu_journal_get(nu_store *s, int64_t run_id, int64_t seq, char *kind, size_t 
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		snprintf(kind, kindlen, "%s", sqlite3_column_text(st, 0));
-		*request = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+		if (request)
+			*request = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
 		if (sqlite3_column_type(st, 2) != SQLITE_NULL)
 			*result = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
 	}
@@ -523,6 +526,8 @@ int nu_effect(nu_run_ctx *ctx, const char *kind, json_t *request, json_t **resul
 		rc = journal_append(ctx, seq, kind, text, NULL);
 		if (rc == NU_OK)
 			rc = perform_blocking(ctx, seq, kind, request);
+		ctx->blocked_seq = seq;
+		snprintf(ctx->blocked_kind, sizeof ctx->blocked_kind, "%s", kind);
 		free(text);
 		return rc < 0 ? -1 : NU_EFFECT_BLOCKED;
 	}

@@ -47,6 +47,19 @@ static int effect(lua_State *L, const char *kind, json_t *req, json_t **res)
 	return rc == NU_EFFECT_DONE;
 }
 
+/* The result a continued step resumes a blocked binding with (runs.c
+ * sets it before lua_resume); the binding owns it. */
+static json_t *take_resumed(lua_State *L)
+{
+	nu_run_ctx *ctx = ctx_of(L);
+	json_t *res = ctx->resumed;
+
+	if (!res)
+		luaL_error(L, "internal error: a flow resumed without its effect's result");
+	ctx->resumed = NULL;
+	return res;
+}
+
 /* Runs an effect whose result is {"v": value}: pushes value. */
 static int value_effect(lua_State *L, const char *kind, json_t *req)
 {
@@ -92,6 +105,22 @@ static void check_duration(lua_State *L, int idx, const char *what)
 		luaL_error(L, "%s: %s", what, msg);
 }
 
+/* send's answer: ok, info. Takes res. */
+static int send_result(lua_State *L, json_t *res)
+{
+	lua_pushboolean(L, strcmp(json_string_value(json_object_get(res, "status")), "sent") == 0);
+	nu_lua_push_json(L, res);
+	json_decref(res);
+	return 2;
+}
+
+static int send_resumed(lua_State *L, int status, lua_KContext k)
+{
+	(void)status;
+	(void)k;
+	return send_result(L, take_resumed(L));
+}
+
 /* send(channel, message) → ok, info  [-2, +2, e] */
 static int l_send(lua_State *L)
 {
@@ -102,11 +131,8 @@ static int l_send(lua_State *L)
 	json_t *req = json_pack("{s:s,s:o}", "channel", channel, "message",
 				arg_json(L, 2, "send: message"));
 	if (!effect(L, "send", req, &res))
-		return lua_yield(L, 0);
-	lua_pushboolean(L, strcmp(json_string_value(json_object_get(res, "status")), "sent") == 0);
-	nu_lua_push_json(L, res);
-	json_decref(res);
-	return 2;
+		return lua_yieldk(L, 0, 0, send_resumed);
+	return send_result(L, res);
 }
 
 /* A wait's result: true, or false when it fired late and on_late says skip. */
@@ -115,6 +141,13 @@ static int wait_result(lua_State *L, json_t *res)
 	lua_pushboolean(L, !json_is_true(json_object_get(res, "skip")));
 	json_decref(res);
 	return 1;
+}
+
+static int wait_resumed(lua_State *L, int status, lua_KContext k)
+{
+	(void)status;
+	(void)k;
+	return wait_result(L, take_resumed(L));
 }
 
 /* sleep(duration [, {on_late=…}]) → on_time  [-(1|2), +1, e] */
@@ -131,7 +164,7 @@ static int l_sleep(lua_State *L)
 	if (opts)
 		json_object_set_new(req, "opts", opts);
 	if (!effect(L, "sleep", req, &res))
-		return lua_yield(L, 0);
+		return lua_yieldk(L, 0, 0, wait_resumed);
 	return wait_result(L, res);
 }
 
@@ -158,15 +191,38 @@ static int l_wait_until(lua_State *L)
 		}
 	}
 	if (!effect(L, "wait_until", req, &res))
-		return lua_yield(L, 0);
+		return lua_yieldk(L, 0, 0, wait_resumed);
 	return wait_result(L, res);
+}
+
+/* wait_event's answer: the event, or nil. Takes res. */
+static int wait_event_result(lua_State *L, json_t *res)
+{
+	json_t *ev = json_object_get(res, "event");
+
+	if (json_is_object(ev))
+		nu_lua_flow_push_event(L, json_integer_value(json_object_get(ev, "id")),
+				       json_string_value(json_object_get(ev, "type")),
+				       json_integer_value(json_object_get(ev, "at")),
+				       json_object_get(ev, "props"));
+	else
+		lua_pushnil(L);
+	json_decref(res);
+	return 1;
+}
+
+static int wait_event_resumed(lua_State *L, int status, lua_KContext k)
+{
+	(void)status;
+	(void)k;
+	return wait_event_result(L, take_resumed(L));
 }
 
 /* wait_event(type [, {within=, where=}]) → event or nil  [-(1|2), +1, e] */
 static int l_wait_event(lua_State *L)
 {
 	const char *type = luaL_checkstring(L, 1);
-	json_t *opts = NULL, *req, *res, *ev;
+	json_t *opts = NULL, *req, *res;
 
 	if (!lua_isnoneornil(L, 2)) {
 		luaL_checktype(L, 2, LUA_TTABLE);
@@ -186,17 +242,8 @@ static int l_wait_event(lua_State *L)
 		json_decref(opts);
 	}
 	if (!effect(L, "wait_event", req, &res))
-		return lua_yield(L, 0);
-	ev = json_object_get(res, "event");
-	if (json_is_object(ev))
-		nu_lua_flow_push_event(L, json_integer_value(json_object_get(ev, "id")),
-				       json_string_value(json_object_get(ev, "type")),
-				       json_integer_value(json_object_get(ev, "at")),
-				       json_object_get(ev, "props"));
-	else
-		lua_pushnil(L);
-	json_decref(res);
-	return 1;
+		return lua_yieldk(L, 0, 0, wait_event_resumed);
+	return wait_event_result(L, res);
 }
 
 static int l_now(lua_State *L)
@@ -487,4 +534,32 @@ void nu_lua_flow_begin_step(nu_lua_sandbox *sb, const json_t *bundle, nu_run_ctx
 	sb->owner = ctx;
 	set_bundle(sb->L, bundle);
 	nu_lua_sandbox_push_env(sb);
+}
+
+void nu_lua_flow_save_step(nu_lua_sandbox *sb)
+{
+	lua_State *L = sb->L;
+
+	lua_createtable(L, 3, 0);
+	lua_insert(L, -2);
+	lua_rawseti(L, -2, 3);                     /* the coroutine */
+	nu_lua_sandbox_get_env(sb);
+	lua_rawseti(L, -2, 1);
+	lua_getfield(L, LUA_REGISTRYINDEX, LOADED_KEY);
+	lua_rawseti(L, -2, 2);
+}
+
+void nu_lua_flow_continue_step(nu_lua_sandbox *sb, const json_t *bundle, nu_run_ctx *ctx)
+{
+	lua_State *L = sb->L;
+
+	sb->owner = ctx;
+	lua_pushlightuserdata(L, (void *)bundle);
+	lua_setfield(L, LUA_REGISTRYINDEX, BUNDLE_KEY);
+	lua_rawgeti(L, -1, 2);
+	lua_setfield(L, LUA_REGISTRYINDEX, LOADED_KEY);
+	lua_rawgeti(L, -1, 1);
+	nu_lua_sandbox_set_env(sb);
+	lua_rawgeti(L, -1, 3);
+	lua_remove(L, -2);
 }

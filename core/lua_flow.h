@@ -28,6 +28,15 @@ int  nu_lua_flow_open_shared(nu_lua_sandbox *sb, uint64_t instr_limit, nu_error 
 void nu_lua_flow_begin_step(nu_lua_sandbox *sb, const json_t *bundle, nu_run_ctx *ctx,
 			    size_t mem_allowance);
 
+/* A step that stopped at a blocking effect can be continued later in the
+ * same state instead of replayed (runs.c). save: pops the step's
+ * coroutine and pushes a table holding it with the step's environment and
+ * module cache. continue: with that table on top and the state's budgets
+ * renewed (nu_lua_sandbox_begin), makes them current again for ctx and
+ * replaces the table with the coroutine. */
+void nu_lua_flow_save_step(nu_lua_sandbox *sb);
+void nu_lua_flow_continue_step(nu_lua_sandbox *sb, const json_t *bundle, nu_run_ctx *ctx);
+
 /* Pushes the lead object for ctx->lead_id. [-0, +1, m] */
 void nu_lua_flow_push_lead(lua_State *L, int64_t lead_id);
 /* Pushes an event as flows see it: its props, plus type, at, id and props.

@@ -281,6 +281,16 @@ void nu_lua_sandbox_push_env(nu_lua_sandbox *sb)
 	lua_setfield(L, LUA_REGISTRYINDEX, ENV_KEY);
 }
 
+void nu_lua_sandbox_get_env(nu_lua_sandbox *sb)
+{
+	lua_getfield(sb->L, LUA_REGISTRYINDEX, ENV_KEY);
+}
+
+void nu_lua_sandbox_set_env(nu_lua_sandbox *sb)
+{
+	lua_setfield(sb->L, LUA_REGISTRYINDEX, ENV_KEY);
+}
+
 void nu_lua_sandbox_use_env(lua_State *L)
 {
 	use_current_env(L);

@@ -68,6 +68,10 @@ nu_lua_sandbox *nu_lua_sandbox_of(lua_State *L);
 void nu_lua_sandbox_freeze(nu_lua_sandbox *sb);
 /* [-0, +1, m] */
 void nu_lua_sandbox_push_env(nu_lua_sandbox *sb);
+/* Pushes the current environment; makes the table on top current (and
+ * pops it). A step continued later gets its own environment back. */
+void nu_lua_sandbox_get_env(nu_lua_sandbox *sb);
+void nu_lua_sandbox_set_env(nu_lua_sandbox *sb);
 /* Sets the first upvalue (_ENV) of the function on top of L to the
  * current environment; no-op in a state that was never frozen. */
 void nu_lua_sandbox_use_env(lua_State *L);

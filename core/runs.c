@@ -8,7 +8,18 @@
  * from the journal return at once; the first blocking effect not yet
  * completed yields, and the step is over: the run holds no memory until
  * it wakes. A step that ends in a Lua error closes the state (it may have
- * been stopped anywhere); the next step opens another. A coroutine that returns completes the run; a
+ * been stopped anywhere); the next step opens another.
+ *
+ * Runs kept in memory: a run that stops at send() usually hears back
+ * within milliseconds, and replaying it from the top then costs as much
+ * as the step did. So the coroutine of a step stopped at a send is kept,
+ * with its environment, and when the send's result is in the run is
+ * resumed with it: the answers a replay would give, without the replay.
+ * Only what is cheap to lose is kept: a direct-mapped table of HOT_SLOTS
+ * runs. A run evicted, or whose row changed meanwhile (a merged lead),
+ * or any run after the state was closed, replays as before; a run kept
+ * by a transaction that then rolls back is dropped (its id may be given
+ * again). The journal stays the only truth. A coroutine that returns completes the run; a
  * Lua error, an exhausted budget or a journal mismatch fails it with the
  * message. A database failure is not the flow's fault: it aborts the
  * step and the caller's transaction, and the step is retried later.
@@ -159,6 +170,121 @@ static int execute(nu_lua_sandbox *sb, nu_run_ctx *ctx, const nu_trigger *t, cha
 	return status;
 }
 
+/* ---- runs kept in memory ---------------------------------------------- */
+
+#define HOT_SLOTS 1024
+#define HOT_PENDING_MAX 256     /* kept by the open transaction; past it all are */
+
+struct nu_hot_run {
+	int64_t run_id, seq, lead_id;
+	char sha[NU_SHA_HEX];
+	int ref;                    /* registry: the saved step (nu_lua_flow_save_step) */
+	nu_run_ctx ctx;             /* the step's context, continued */
+};
+
+struct nu_hot_runs {
+	struct nu_hot_run *slot[HOT_SLOTS];
+	size_t nkept;
+	int64_t pending[HOT_PENDING_MAX];   /* kept since the last commit */
+	size_t npending;
+	int pending_overflow;
+};
+
+static void hot_free(nu_engine *e, struct nu_hot_run *h)
+{
+	if (e->lua.L)
+		luaL_unref(e->lua.L, LUA_REGISTRYINDEX, h->ref);
+	free(h);
+}
+
+/* A kept run taken out of its slot: the caller frees it. */
+static void hot_unslot(nu_engine *e, struct nu_hot_run **slot)
+{
+	*slot = NULL;
+	e->hot->nkept--;
+}
+
+static struct nu_hot_run *hot_take(nu_engine *e, int64_t run_id)
+{
+	struct nu_hot_run **slot, *h;
+
+	if (!e->hot)
+		return NULL;
+	slot = &e->hot->slot[run_id % HOT_SLOTS];
+	if (!(h = *slot) || h->run_id != run_id)
+		return NULL;
+	hot_unslot(e, slot);
+	return h;
+}
+
+void nu_run_forget(nu_engine *e, int64_t run_id)
+{
+	struct nu_hot_run *h = hot_take(e, run_id);
+
+	if (h)
+		hot_free(e, h);
+}
+
+static void hot_forget_all(nu_engine *e)
+{
+	if (!e->hot)
+		return;
+	for (size_t i = 0; i < HOT_SLOTS; i++)
+		if (e->hot->slot[i]) {
+			hot_free(e, e->hot->slot[i]);
+			hot_unslot(e, &e->hot->slot[i]);
+		}
+	e->hot->npending = 0;
+	e->hot->pending_overflow = 0;
+}
+
+void nu_run_tx_end(nu_engine *e, int committed)
+{
+	struct nu_hot_runs *hr = e->hot;
+
+	if (!hr || (!hr->npending && !hr->pending_overflow))
+		return;
+	if (!committed && hr->pending_overflow)
+		hot_forget_all(e);
+	else if (!committed)
+		for (size_t i = 0; i < hr->npending; i++)
+			nu_run_forget(e, hr->pending[i]);
+	hr->npending = 0;
+	hr->pending_overflow = 0;
+}
+
+/* Keeps the step's coroutine (on top of the stack) for a continuation. */
+static void hot_keep(nu_engine *e, const nu_run_ctx *ctx, const char *sha)
+{
+	lua_State *L = e->lua.L;
+	struct nu_hot_run *h, **slot;
+
+	if (!e->hot && !(e->hot = calloc(1, sizeof *e->hot)))
+		return;
+	if (!(h = malloc(sizeof *h)))
+		return;
+	nu_lua_flow_save_step(&e->lua);
+	h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	h->run_id = ctx->run_id;
+	h->seq = ctx->blocked_seq;
+	h->lead_id = ctx->lead_id;
+	snprintf(h->sha, sizeof h->sha, "%s", sha);
+	h->ctx = *ctx;
+	h->ctx.journal = NULL;      /* released by the step that made it */
+	h->ctx.njournal = 0;
+	slot = &e->hot->slot[ctx->run_id % HOT_SLOTS];
+	if (*slot) {
+		hot_free(e, *slot);
+		hot_unslot(e, slot);
+	}
+	*slot = h;
+	e->hot->nkept++;
+	if (e->hot->npending < HOT_PENDING_MAX)
+		e->hot->pending[e->hot->npending++] = ctx->run_id;
+	else
+		e->hot->pending_overflow = 1;
+}
+
 /* The engine's Lua state for a step of flow f on behalf of ctx, opened
  * at first use. */
 static nu_lua_sandbox *begin_step(nu_engine *e, const nu_flow *f, nu_run_ctx *ctx, nu_error *err)
@@ -182,12 +308,32 @@ static void end_step(nu_engine *e, int lua_ok)
 	if (lua_ok)
 		lua_settop(e->lua.L, 0);
 	else
-		nu_lua_sandbox_close(&e->lua);
+		nu_run_close_lua(e);
 }
 
 void nu_run_close_lua(nu_engine *e)
 {
-	nu_lua_sandbox_close(&e->lua);
+	nu_lua_sandbox_close(&e->lua);    /* first: the kept runs' refs go with it */
+	hot_forget_all(e);
+}
+
+int nu_run_is_kept(nu_engine *e, int64_t run_id)
+{
+	return e->hot && e->hot->slot[run_id % HOT_SLOTS] &&
+	       e->hot->slot[run_id % HOT_SLOTS]->run_id == run_id;
+}
+
+void nu_engine_step_stats_get(nu_engine *e, nu_engine_step_stats *out)
+{
+	out->replayed = e->steps_replayed;
+	out->continued = e->steps_continued;
+	out->kept = e->hot ? e->hot->nkept : 0;
+}
+
+void nu_run_free_kept(nu_engine *e)
+{
+	free(e->hot);
+	e->hot = NULL;
 }
 
 /* 1 if the failure was the database's (the step must be retried). */
@@ -196,20 +342,92 @@ static int database_failed(const nu_run_ctx *ctx)
 	return ctx->failed && (ctx->err.code == NU_EDB || ctx->err.code == NU_ENOMEM);
 }
 
+/* Ends a step whose coroutine is on top of the stack: keeps the run for
+ * a continuation if it stopped at a send, closes the state after a Lua
+ * error, then records the outcome. */
+static int finish_step(nu_engine *e, nu_run_ctx *ctx, const char *sha, int status,
+		       const char *why, nu_error *err)
+{
+	int lua_ok = (status == LUA_OK || status == LUA_YIELD) && !ctx->failed;
+
+	if (lua_ok && status == LUA_YIELD && ctx->blocked_seq >= 0 &&
+	    !strcmp(ctx->blocked_kind, "send"))
+		hot_keep(e, ctx, sha);
+	end_step(e, lua_ok);
+	nu_journal_release(ctx);
+	json_decref(ctx->resumed);     /* a continuation that failed before taking it */
+	ctx->resumed = NULL;
+	if (database_failed(ctx)) {
+		*err = ctx->err;
+		return NU_EDB;
+	}
+	if (ctx->failed)
+		return nu_run_end(e, ctx->run_id, "failed", ctx->err.msg, err);
+	if (status == LUA_YIELD)
+		return NU_OK;
+	if (status == LUA_OK)
+		return nu_run_end(e, ctx->run_id, "completed", NULL, err);
+	return nu_run_end(e, ctx->run_id, "failed", why, err);
+}
+
+/* Continues a kept run with the result of the send it stopped at. 1 when
+ * it ran (*rc its outcome), 0 when the run must replay instead. Takes h. */
+static int continue_kept(nu_engine *e, struct nu_hot_run *h, const struct run_row *r,
+			 const nu_flow *f, int *rc, nu_error *err)
+{
+	nu_run_ctx *ctx = &h->ctx;
+	json_t *res = NULL;
+	char kind[32], why[600] = "";
+	int status, nres = 0;
+
+	if (h->lead_id != r->lead_id || strcmp(h->sha, r->sha) || !e->lua.L || e->lua.owner ||
+	    nu_journal_get(e->s, h->run_id, h->seq, kind, sizeof kind, NULL, &res, err) != NU_OK ||
+	    !res || strcmp(kind, "send")) {
+		json_decref(res);
+		hot_free(e, h);
+		return 0;
+	}
+	ctx->flow = f;
+	ctx->now = nu_store_now(e->s);
+	ctx->failed = 0;
+	ctx->replaying = 0;
+	ctx->blocked_seq = -1;
+	ctx->resumed = res;
+	nu_lua_sandbox_begin(&e->lua, NU_STEP_MEM_LIMIT);
+	lua_rawgeti(e->lua.L, LUA_REGISTRYINDEX, h->ref);
+	luaL_unref(e->lua.L, LUA_REGISTRYINDEX, h->ref);
+	nu_lua_flow_continue_step(&e->lua, f->bundle, ctx);
+	lua_State *co = lua_tothread(e->lua.L, -1);
+	e->steps_continued++;
+	status = lua_resume(co, e->lua.L, 0, &nres);
+	if (status != LUA_OK && status != LUA_YIELD)
+		coroutine_error(co, status, &e->lua, why, sizeof why);
+	*rc = finish_step(e, ctx, h->sha, status, why, err);
+	free(h);
+	return 1;
+}
+
 int nu_run_step(nu_engine *e, int64_t run_id, const nu_trigger *t, nu_error *err)
 {
-	nu_run_ctx ctx = { .eng = e, .s = e->s, .run_id = run_id };
+	nu_run_ctx ctx = { .eng = e, .s = e->s, .run_id = run_id, .blocked_seq = -1 };
+	struct nu_hot_run *kept = hot_take(e, run_id);
 	struct run_row r;
 	nu_lua_sandbox *sb;
 	char why[600] = "";
 	int rc, status;
 
-	if ((rc = load_run(e->s, run_id, &r, err)) < 0)
-		return rc;
-	if (strcmp(r.status, "waiting"))
-		return NU_OK;     /* ended meanwhile (goal, cancel): nothing to do */
-	if (!(ctx.flow = nu_engine_version(e, r.sha, err)))
+	if ((rc = load_run(e->s, run_id, &r, err)) < 0 || strcmp(r.status, "waiting")) {
+		if (kept)
+			hot_free(e, kept);
+		return rc < 0 ? rc : NU_OK;   /* ended meanwhile (goal, cancel): nothing to do */
+	}
+	if (!(ctx.flow = nu_engine_version(e, r.sha, err))) {
+		if (kept)
+			hot_free(e, kept);
 		return nu_run_end(e, run_id, "failed", err->msg, err);
+	}
+	if (kept && continue_kept(e, kept, &r, ctx.flow, &rc, err))
+		return rc;
 	ctx.lead_id = r.lead_id;
 	ctx.seed = r.seed;
 	ctx.trigger_event_id = r.trigger_event_id;
@@ -225,20 +443,9 @@ int nu_run_step(nu_engine *e, int64_t run_id, const nu_trigger *t, nu_error *err
 		nu_journal_release(&ctx);
 		return nu_run_end(e, run_id, "failed", err->msg, err);
 	}
+	e->steps_replayed++;
 	status = execute(sb, &ctx, t, why, sizeof why);
-	end_step(e, (status == LUA_OK || status == LUA_YIELD) && !ctx.failed);
-	nu_journal_release(&ctx);
-	if (database_failed(&ctx)) {
-		*err = ctx.err;
-		return NU_EDB;
-	}
-	if (ctx.failed)
-		return nu_run_end(e, run_id, "failed", ctx.err.msg, err);
-	if (status == LUA_YIELD)
-		return NU_OK;
-	if (status == LUA_OK)
-		return nu_run_end(e, run_id, "completed", NULL, err);
-	return nu_run_end(e, run_id, "failed", why, err);
+	return finish_step(e, &ctx, r.sha, status, why, err);
 }
 
 static int delete_for_run(nu_store *s, const char *sql, int64_t run_id, nu_error *err)
@@ -260,6 +467,7 @@ int nu_run_end(nu_engine *e, int64_t run_id, const char *status, const char *err
 	int64_t now = nu_store_now(e->s);
 	char ctx[32];
 
+	nu_run_forget(e, run_id);
 	if (!st)
 		return NU_EDB;
 	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);

@@ -32,6 +32,8 @@ struct nu_store {
 	int group;             /* the open transaction is a commit group's */
 	void (*group_flush)(void *ud);
 	void *group_flush_ud;
+	void (*tx_end)(void *ud, int committed);
+	void *tx_end_ud;
 	nu_clock_fn clock;
 	void *clock_ud;
 	nu_store_settings settings;
@@ -344,17 +346,29 @@ int nu_store_commit(nu_store *s, nu_error *err)
 	}
 	s->tx_depth = 0;
 	count_commit(s, monotonic_us() - t0);
+	if (s->tx_end)
+		s->tx_end(s->tx_end_ud, 1);
 	return NU_OK;
 }
 
 void nu_store_rollback(nu_store *s)
 {
-	if (s->tx_depth || !sqlite3_get_autocommit(s->db))
+	int open = s->tx_depth || !sqlite3_get_autocommit(s->db);
+
+	if (open)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	s->tx_depth = 0;
 	s->sp_depth = 0;
 	s->sp_doomed = 0;
 	s->group = 0;
+	if (open && s->tx_end)
+		s->tx_end(s->tx_end_ud, 0);
+}
+
+void nu_store_on_tx_end(nu_store *s, void (*fn)(void *ud, int committed), void *ud)
+{
+	s->tx_end = fn;
+	s->tx_end_ud = ud;
 }
 
 int nu_store_in_tx(nu_store *s)

@@ -95,6 +95,11 @@ int  nu_store_savepoint(nu_store *s, nu_error *err);
 int  nu_store_release(nu_store *s, nu_error *err);
 void nu_store_rollback_to(nu_store *s);
 
+/* Called after each nu_store_commit that succeeded (committed 1) and each
+ * rollback of an open transaction (0), for state kept in memory that is
+ * only good once its transaction commits. One listener; NULL removes it. */
+void nu_store_on_tx_end(nu_store *s, void (*fn)(void *ud, int committed), void *ud);
+
 /* A mark inside a transaction, apart from the savepoints above (units
  * nested after it keep their own outcome): nu_store_back_to_mark undoes
  * what came after it and keeps what came before, nu_store_unmark keeps

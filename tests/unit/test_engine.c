@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include "engine.h"
+#include "engine_private.h"
 #include "flows.h"
 #include "ingest.h"
 #include "log.h"
@@ -611,6 +612,89 @@ static void steps_share_nothing(void **state)
 	env_close(&v);
 }
 
+/* A run stopped at a send is kept in memory and continued with the send's
+ * result (runs.c): everything it does after that is what a replay from
+ * the journal would have done. */
+static void kept_runs_continue_where_they_stopped(void **state)
+{
+	static const char *const flow =
+		"return { name = \"hot\", trigger = { manual = true },\n"
+		"  run = function(lead, event)\n"
+		"    local seen = {}\n"
+		"    local ok1, info1 = send(\"test\", { n = 1 })\n"
+		"    seen[#seen + 1] = info1.status\n"
+		"    lead:tag(\"hot:one\")\n"
+		"    local ok2, info2 = send(\"test\", { n = 2, prev = info1.provider_id, ok = ok1 })\n"
+		"    seen[#seen + 1] = info2.status\n"
+		"    local later = sleep(\"1h\")\n"
+		"    send(\"test\", { n = 3, seen = seen, tagged = lead:has_tag(\"hot:one\") })\n"
+		"  end }\n";
+	struct env v;
+	nu_engine_step_stats st;
+	int64_t l, run;
+	char want[200];
+
+	(void)state;
+	env_open(&v);
+	deploy(&v, flow);
+	l = lead(&v, "hot@example.com");
+	run = enroll(&v, "hot", l, NULL, 0);
+	pump(&v);
+	/* Enrolled outside the pump, the first step starts on an empty
+	 * journal; the step after each send continues in memory. */
+	nu_engine_step_stats_get(v.e, &st);
+	assert_int_equal(st.replayed, 1);
+	assert_int_equal(st.continued, 2);
+	assert_int_equal(st.kept, 0);
+	expect_status(&v, run, "waiting");
+	snprintf(want, sizeof want, "{\"n\":2,\"ok\":true,\"prev\":\"test-%lld\"}",
+		 (long long)(run * 65536));
+	expect_json(&v, "SELECT message FROM outbox WHERE run_id = ? ORDER BY op_id LIMIT 1 OFFSET 1",
+		    run, want);
+	/* After the sleep nothing is in memory: the step replays all of it,
+	 * and the journal answers exactly what the continued steps were told. */
+	v.t.now += HOUR;
+	pump(&v);
+	nu_engine_step_stats_get(v.e, &st);
+	assert_int_equal(st.replayed, 2);
+	expect_status(&v, run, "completed");
+	expect_json(&v, "SELECT message FROM outbox WHERE run_id = ? ORDER BY op_id LIMIT 1 OFFSET 2", run,
+		    "{\"n\":3,\"seen\":[\"sent\",\"sent\"],\"tagged\":true}");
+	env_close(&v);
+}
+
+/* A run kept by a step whose transaction rolls back is dropped: the step
+ * never happened, and the run's id may be handed out again. */
+static void kept_runs_go_with_a_rolled_back_transaction(void **state)
+{
+	struct env v;
+	nu_error err;
+	int64_t l, run, kept;
+
+	(void)state;
+	env_open(&v);
+	deploy(&v, "return { name = \"once\", trigger = { manual = true },\n"
+		   "  run = function(lead) send(\"test\", { n = 1 }) end }\n");
+	l = lead(&v, "rb@example.com");
+	run = enroll(&v, "once", l, NULL, 0);
+	assert_int_equal(nu_store_begin(v.t.s, &err), NU_OK);
+	assert_int_equal(nu_run_step(v.e, run, NULL, &err), NU_OK);
+	assert_true(nu_run_is_kept(v.e, run));
+	nu_store_rollback(v.t.s);
+	assert_false(nu_run_is_kept(v.e, run));
+	/* ... and one that commits stays until its send answers. */
+	assert_int_equal(nu_store_begin(v.t.s, &err), NU_OK);
+	assert_int_equal(nu_run_step(v.e, run, NULL, &err), NU_OK);
+	assert_int_equal(nu_store_commit(v.t.s, &err), NU_OK);
+	kept = nu_run_is_kept(v.e, run);
+	assert_true(kept);
+	pump(&v);
+	expect_status(&v, run, "completed");
+	assert_false(nu_run_is_kept(v.e, run));
+	assert_int_equal(qint(&v, "SELECT count(*) FROM outbox WHERE run_id = ?", run), 1);
+	env_close(&v);
+}
+
 static void rules_tag_score_and_bad_rules_are_skipped(void **state)
 {
 	struct env v;
@@ -1148,6 +1232,8 @@ int main(void)
 		cmocka_unit_test(budgets_fail_only_their_own_run),
 		cmocka_unit_test(sandbox_refuses_unsafe_things),
 		cmocka_unit_test(steps_share_nothing),
+		cmocka_unit_test(kept_runs_continue_where_they_stopped),
+		cmocka_unit_test(kept_runs_go_with_a_rolled_back_transaction),
 		cmocka_unit_test(rules_tag_score_and_bad_rules_are_skipped),
 		cmocka_unit_test(late_timers_skip_or_fire),
 		cmocka_unit_test(goal_ends_waiting_runs),
