@@ -509,7 +509,7 @@ static int serve(nu_cli *cli, int argc, char **argv)
 	 * checked against their channels (flow_check.h), and a flow that fails
 	 * stops the start. The engine then reads what was deployed. */
 	if (nu_cli_engine(cli, &e, &err) < 0 ||
-	    !(opt.base = event_base_new()) || nu_http_open(opt.base, &http, &err) < 0 ||
+	    !(opt.base = nu_daemon_new_base()) || nu_http_open(opt.base, &http, &err) < 0 ||
 	    !(http_for_plugins = http) || !(loop_for_plugins = opt.base) ||
 	    load_plugins(cli, e, plugin_dir, &plugins, &nplugins, &err) < 0 ||
 	    (opt.flows_dir && (nu_daemon_deploy_dir(cli->store, opt.flows_dir, plugins, &n, &err) < 0 ||

@@ -274,13 +274,32 @@ static void start_checkpoints(struct daemon *d)
 		nu_log(NU_LOG_WARN, NULL, "checkpoints stay inside commits: %s", err.msg);
 }
 
+/* The loop, with epoll's change list: evhttp turns a connection's reading
+ * off while a request is answered and back on once it is, and the ingest
+ * group holds answers until its commit; with the change list the pair
+ * meets within one loop turn and cancels out instead of costing two
+ * epoll_ctl calls per request (bench_http part 3, saturated: 84 -> 78 us
+ * of daemon CPU per sign-up). Safe here: no descriptor is dup()ed. */
+struct event_base *nu_daemon_new_base(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (!cfg)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base ? base : event_base_new();
+}
+
 int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err)
 {
 	struct daemon d = { .e = e, .opt = opt };
 	int poll_ms = opt->poll_ms > 0 ? opt->poll_ms : 100;
 	struct timeval poll = { poll_ms / 1000, (poll_ms % 1000) * 1000 };
 
-	if (!(d.base = opt->base ? opt->base : event_base_new()))
+	if (!(d.base = opt->base ? opt->base : nu_daemon_new_base()))
 		return nu_error_set(err, NU_ERR, "cannot create the event loop");
 	d.timer = evtimer_new(d.base, on_timer, &d);
 	d.poll = event_new(d.base, -1, EV_PERSIST, on_poll, &d);

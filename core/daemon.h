@@ -19,6 +19,10 @@ typedef struct nu_daemon_options {
 	const char *lib_dir;       /* flows/lib, for deploys over the API; may be NULL */
 } nu_daemon_options;
 
+/* A libevent loop set up for the daemon (epoll's change list: see
+ * daemon.c); falls back to a default loop. */
+struct event_base *nu_daemon_new_base(void);
+
 /* Runs until SIGTERM or SIGINT (or idle, with exit_when_idle). */
 int nu_daemon_run(nu_engine *e, const nu_daemon_options *opt, nu_error *err);
 
