@@ -1,19 +1,22 @@
 /*
  * api_group.c — group commit for the HTTP API (api.h): requests whose
  * only promise is "stored durably before the 202" (event ingest) share
- * one transaction per turn of the event loop instead of one each.
+ * one transaction instead of one each.
  *
  * Why: SQLite's cost is per commit (the WAL append and its bookkeeping),
  * not per row, and a site's forms post one event at a time. The first
- * such request of a loop turn opens the transaction, the next ones join
- * it, each answer is held back, and a zero-delay event commits the lot
- * once libevent has run the requests that arrived together; only then do
- * the 202s go out. If the commit fails, every held request gets a 503
- * and nothing of any of them is kept: acknowledged means durable.
+ * such request opens the transaction, the ones arriving within
+ * http.commit_window_us join it, each answer is held back, and a timer
+ * commits the lot; only then do the 202s go out. It commits at once when
+ * every open connection waits on it (nothing more can come) or at 256
+ * members. Before the commit the engine joins the transaction
+ * (nu_engine_pump_joined): the runs the events start and their first
+ * sends commit with them. If the commit fails, every held request gets a
+ * 503 and nothing of any of them is kept: acknowledged means durable.
  *
- * The group never outlives the loop turn, and any other writer (another
- * route, the engine, a plugin callback) ends it first through the
- * store's flush hook, so it never mixes with their transactions.
+ * Any other writer (another route, the engine, a plugin callback) ends an
+ * open group first through the store's flush hook, so it never mixes with
+ * their transactions.
  */
 #include <stdio.h>
 #include <stdlib.h>
