@@ -141,6 +141,23 @@ static void short_string(lexer *lx, token *t)
 		lx->p++;
 }
 
+const char *nu_lua_skip_literal(const char *p, int *line)
+{
+	lexer lx = { p, *line };
+	token t;
+	int level;
+
+	if (p[0] == '-' && p[1] == '-') {
+		skip_space(&lx);        /* the comment, and any space after it */
+	} else if (*p == '"' || *p == '\'') {
+		short_string(&lx, &t);
+	} else if ((level = long_open(p)) >= 0) {
+		long_skip(&lx, level, &t);
+	}
+	*line = lx.line;
+	return lx.p;
+}
+
 static void operator(lexer *lx, token *t)
 {
 	static const char *const two[] = { "..", "==", "~=", "<=", ">=", "//", "::", "<<", ">>", NULL };

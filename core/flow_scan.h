@@ -34,6 +34,12 @@ typedef struct nu_scan {
 	size_t n;
 } nu_scan;
 
+/* Skips the comment, short string or long bracket ([==[ … ]==]) that
+ * opens at p, as Lua's lexer reads it; returns where it ends (p when none
+ * opens there) and counts the newlines it crossed into *line. For the
+ * other readers of flow source (flows.c's unknown-name check). */
+const char *nu_lua_skip_literal(const char *p, int *line);
+
 /* Finds every call send(…) of the global send in src (not obj.send or
  * obj:send). Fails only when out of memory. Free with nu_flow_scan_free. */
 int  nu_flow_scan(const char *src, nu_scan *out, nu_error *err);

@@ -14,6 +14,7 @@
 #include <lauxlib.h>
 #include <openssl/evp.h>
 #include "events.h"
+#include "flow_scan.h"
 #include "flows.h"
 #include "json_text.h"
 #include "lua_flow.h"
@@ -223,36 +224,6 @@ static size_t distance(const char *a, size_t n, const char *b)
 	return row[m];
 }
 
-/* Skips a string literal or comment at p; returns the position after it,
- * or p if there is none. Counts newlines into *line. */
-static const char *skip_literal(const char *p, int *line)
-{
-	if (p[0] == '-' && p[1] == '-') {
-		if (p[2] == '[' && (p[3] == '[' || p[3] == '=')) {
-			const char *e = strstr(p, "]]");
-			for (const char *q = p; e && q < e; q++)
-				*line += *q == '\n';
-			return e ? e + 2 : p + strlen(p);
-		}
-		while (*p && *p != '\n')
-			p++;
-		return p;
-	}
-	if (*p == '"' || *p == '\'') {
-		char quote = *p++;
-		while (*p && *p != quote && *p != '\n')
-			p += (*p == '\\' && p[1]) ? 2 : 1;
-		return *p ? p + 1 : p;
-	}
-	if (p[0] == '[' && p[1] == '[') {
-		const char *e = strstr(p, "]]");
-		for (const char *q = p; e && q < e; q++)
-			*line += *q == '\n';
-		return e ? e + 2 : p + strlen(p);
-	}
-	return p;
-}
-
 /* Is `name` declared by the file: local name, local function name,
  * function name, a parameter, or assigned as a global (name = …)? */
 static int declared(const char *src, const char *name, size_t n)
@@ -285,7 +256,7 @@ static int check_calls(const nu_flow *f, const char *src, const char *file, nu_e
 	int line = 1;
 
 	for (const char *p = src; *p; ) {
-		const char *after = skip_literal(p, &line);
+		const char *after = nu_lua_skip_literal(p, &line);
 		if (after != p) {
 			p = after;
 			continue;

@@ -179,6 +179,19 @@ return {
   end,
 }
 ''', 7, ["unknown function 'sned'", "did you mean 'send'"]),
+    # A long comment of level 2 ends at ]==], not at the first ]]: the
+    # sleepp( inside it is no call, and the typo below is on line 8.
+    "typo_after_long_comment.lua": ('''--[==[ the old helper was called as [[ helper(x) ]]
+     and sleepp(1) went with it ]==]
+return {
+  name    = "typo_after_long_comment",
+  trigger = { event = "form.submitted" },
+  run = function(lead, event)
+    lead:tag("interest:crm")
+    sned("email", { template = "whitepaper" })
+  end,
+}
+''', 8, ["unknown function 'sned'", "did you mean 'send'"]),
     "missing_lib.lua": ('''-- uses a helper module that does not exist
 -- (flows/lib/helpers.lua)
 local helpers = require("lib.helpers")
