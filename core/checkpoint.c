@@ -28,12 +28,13 @@
 #include "checkpoint.h"
 #include "log.h"
 
-/* Each pass costs two fdatasyncs, most of the thread's CPU: passes over
- * 4 000 pages rather than SQLite's 1 000 take a quarter of the syncs, and
- * a page rewritten many times is copied once per pass (bench_http part 3,
- * saturated: 87-90 us of daemon CPU per sign-up against 87-125). */
-#define BACKGROUND_FRAMES 4000
-#define RESTART_FRAMES    16000   /* 64 MB of 4 KiB pages, four wal-index segments */
+/* SQLite's own mark for the passes, and a WAL of one wal-index segment
+ * (4 096 frames) at most. Passes every 4 000 pages with a 64 MB WAL were
+ * tried: fewer syncs, but every page read looks through four wal-index
+ * segments, and batch ingest fell from 103-109 k to 63-97 k events/s
+ * between 2 and 6 M stored events (bench_http part 2). */
+#define BACKGROUND_FRAMES 1000
+#define RESTART_FRAMES    4000   /* 16 MB of 4 KiB pages */
 
 struct nu_checkpointer {
 	nu_store *s;

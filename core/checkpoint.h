@@ -4,7 +4,7 @@
  *
  * The daemon's connection stops checkpointing inside commits. A thread
  * with its own connection runs passive checkpoints once the WAL passes
- * 4 000 pages; when the WAL passes 16 000 the loop copies the little the
+ * 1 000 pages; when the WAL passes 4 000 the loop copies the little the
  * thread has not, so that SQLite can start the WAL over (checkpoint.c
  * says why the thread alone cannot). CLI commands keep SQLite's own
  * automatic checkpoints.
