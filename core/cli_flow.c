@@ -36,6 +36,30 @@ static int load_plugins(nu_cli *cli, nu_engine *e, const char *dir, nu_plugins *
 	return dir ? nu_plugins_load_dir(*out, dir, n, err) : NU_OK;
 }
 
+/* The engine for a command that steps runs without the daemon (flow
+ * enroll, clock advance). With plugins.dir configured its channels are
+ * loaded too, so a send is checked as the daemon checks it when queued
+ * (a template missing a variable fails then, with the reason); the sends
+ * still wait for the daemon (nu_cli_engine turns dispatch off). */
+static int offline_engine(nu_cli *cli, nu_engine **e, nu_plugins **plugins, nu_error *err)
+{
+	int n;
+
+	*e = NULL;
+	*plugins = NULL;
+	if (nu_cli_engine(cli, e, err) < 0)
+		return NU_ERR;
+	if (cli->cfg.plugin_dir && load_plugins(cli, *e, NULL, plugins, &n, err) < 0)
+		return NU_ERR;
+	return NU_OK;
+}
+
+static void offline_engine_close(nu_engine *e, nu_plugins *plugins)
+{
+	nu_plugins_close(plugins);   /* before the engine, which unloading plugins may call */
+	nu_engine_close(e);
+}
+
 /* With plugins.dir configured, flow check and deploy load the plugins, as
  * the daemon would, to check each flow's sends against their channels
  * (flow_check.h). *r stays NULL without plugins: nothing is checked. */
@@ -248,6 +272,7 @@ static int flow_test(nu_cli *cli, int argc, char **argv)
 static int flow_enroll(nu_cli *cli, int argc, char **argv)
 {
 	nu_engine *e = NULL;
+	nu_plugins *plugins = NULL;
 	nu_error err;
 	int64_t lead, run;
 	char why[200] = "";
@@ -276,7 +301,7 @@ static int flow_enroll(nu_cli *cli, int argc, char **argv)
 	if (nu_cli_open(cli) < 0)
 		return NU_EXIT_FAIL;
 	if (nu_lead_resolve_ref(cli->store, argv[2], &lead, &err) < 0 ||
-	    nu_cli_engine(cli, &e, &err) < 0 || nu_store_begin(cli->store, &err) < 0)
+	    offline_engine(cli, &e, &plugins, &err) < 0 || nu_store_begin(cli->store, &err) < 0)
 		goto fail;
 	if (nu_engine_enroll(e, argv[1], lead, 0, &run, why, sizeof why, &err) < 0) {
 		nu_store_rollback(cli->store);
@@ -284,7 +309,7 @@ static int flow_enroll(nu_cli *cli, int argc, char **argv)
 	}
 	if (nu_store_commit(cli->store, &err) < 0 || nu_engine_pump(e, &did, &err) < 0)
 		goto fail;
-	nu_engine_close(e);
+	offline_engine_close(e, plugins);
 	if (!run)
 		return nu_cli_fail("lead %lld not enrolled: %s", (long long)lead, why);
 	sqlite3_stmt *st = nu_store_stmt(cli->store, "SELECT status, error FROM run WHERE id = ?", NULL);
@@ -304,7 +329,7 @@ static int flow_enroll(nu_cli *cli, int argc, char **argv)
 		printf("lead %lld enrolled in %s: run %lld\n", (long long)lead, argv[1], (long long)run);
 	return NU_EXIT_OK;
 fail:
-	nu_engine_close(e);
+	offline_engine_close(e, plugins);
 	return nu_cli_fail("%s", err.msg);
 }
 
@@ -398,11 +423,13 @@ static int clock_cmd(nu_cli *cli, int argc, char **argv)
 		return NU_EXIT_FAIL;
 	from = nu_store_now(cli->store);
 	if (argc == 3) {
-		if (nu_cli_engine(cli, &e, &err) < 0 || nu_simclock_advance(e, ms, &steps, &err) < 0) {
-			nu_engine_close(e);
+		nu_plugins *plugins;
+		if (offline_engine(cli, &e, &plugins, &err) < 0 ||
+		    nu_simclock_advance(e, ms, &steps, &err) < 0) {
+			offline_engine_close(e, plugins);
 			return nu_cli_fail("%s", err.msg);
 		}
-		nu_engine_close(e);
+		offline_engine_close(e, plugins);
 	}
 	if (nu_simclock_install(cli->store, &offset, &err) < 0)
 		return nu_cli_fail("%s", err.msg);

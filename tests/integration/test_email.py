@@ -233,6 +233,13 @@ DYNAMIC = """return { name = "dynamic", trigger = { event = "demo.requested" },
   end }
 """
 
+OFFLINE = """return { name = "offline_dynamic", trigger = { manual = true },
+  run = function(lead)
+    local ok, info = send("email", { template = "case_" .. "study" })
+    lead:tag("offline:" .. info.status)
+  end }
+"""
+
 GOOD_API = """return { name = "api_good", trigger = { manual = true },
   run = function(lead)
     send("email", { template = "case_study", topic = "CDP" })
@@ -286,6 +293,21 @@ def check_templates():
        "flow check: a good flow is ok, with what was checked and what waits for run time", p.stdout + p.stderr)
     p = nurture("-q", "flow", "deploy", "dynamic.lua")
     eq(p.returncode, 0, "flow deploy: the good flow deploys")
+
+    # Without the daemon, a run stepped by the CLI checks its sends too:
+    # flow enroll loads the channel plugins of plugins.dir.
+    write(os.path.join(WORK, "offline.lua"), OFFLINE)
+    eq(nurture("-q", "flow", "deploy", "offline.lua").returncode, 0, "flow deploy: a manual flow")
+    eq(nurture("-q", "event", "add", "off@x.cn", "page.viewed").returncode, 0, "a lead for it")
+    p = nurture("flow", "enroll", "offline_dynamic", "off@x.cn")
+    ok(p.returncode == 0, "flow enroll without the daemon: the run starts", p.stderr)
+    db = sqlite3.connect(os.path.join(WORK, "d.db"))
+    rows = db.execute("SELECT o.state, o.error FROM outbox o JOIN lead l ON l.id = o.lead_id"
+                      " WHERE l.email = 'off@x.cn'").fetchall()
+    db.close()
+    reason = ("refused by the email channel's check: template 'case_study' (%s/templates/case_study.tmpl:1):"
+              " missing variable 'topic'" % WORK)
+    eq(rows, [("failed", reason)], "flow enroll: the computed send was checked as it was queued")
 
     bad = os.path.join(WORK, "badflows")
     os.makedirs(bad)
