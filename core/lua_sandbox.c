@@ -203,12 +203,25 @@ static int frozen_write(lua_State *L)
 			  luaL_optstring(L, 2, "?"));
 }
 
-/* __pairs of a read-only library: iterates the library itself.
- * [-1, +3, -] */
+/* The iterator of a read-only library: next() over the library held as
+ * its upvalue, so that the loop's state is the proxy, never the library
+ * itself (a `local _, lib = pairs(string)` could otherwise change it for
+ * every run). [-2, +(1|2), -] */
+static int frozen_next(lua_State *L)
+{
+	lua_settop(L, 2);
+	if (lua_next(L, lua_upvalueindex(1)))
+		return 2;
+	lua_pushnil(L);
+	return 1;
+}
+
+/* __pairs of a read-only library. [-1, +3, -] */
 static int frozen_pairs(lua_State *L)
 {
-	lua_getglobal(L, "next");
 	luaL_getmetafield(L, 1, "__index");
+	lua_pushcclosure(L, frozen_next, 1);
+	lua_pushvalue(L, 1);
 	lua_pushnil(L);
 	return 3;
 }

@@ -583,7 +583,9 @@ static void steps_share_nothing(void **state)
 		   "    local w3 = pcall(function() getmetatable(\"\").__index.upper = nil end)\n"
 		   "    local w4 = pcall(setmetatable, math, nil)\n"
 		   "    local w5 = pcall(table.insert, table, 1)\n"
-		   "    send(\"test\", { before = before, w = { w1, w2, w3, w4, w5 } })\n"
+		   "    local _, lib = pairs(string)\n"
+		   "    local w6 = pcall(function() lib.upper = nil end)\n"
+		   "    send(\"test\", { before = before, w = { w1, w2, w3, w4, w5, w6 } })\n"
 		   "    send(\"test\", { before = rawget(_G, \"count\") })\n"
 		   "  end }\n");
 	deploy(&v, "return { name = \"observer\", trigger = { manual = true },\n"
@@ -603,7 +605,7 @@ static void steps_share_nothing(void **state)
 	 * saw count unset, or the replay would have stopped the run. */
 	expect_status(&v, polluter, "completed");
 	expect_json(&v, "SELECT message FROM outbox WHERE run_id = ? ORDER BY op_id LIMIT 1", polluter,
-		    "{\"before\":0,\"w\":[false,false,false,false,false]}");
+		    "{\"before\":0,\"w\":[false,false,false,false,false,false]}");
 	expect_json(&v, "SELECT message FROM outbox WHERE run_id = ? ORDER BY op_id LIMIT 1 OFFSET 1",
 		    polluter, "{\"before\":1}");
 	expect_status(&v, observer, "completed");
