@@ -23,10 +23,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 #include <sqlite3.h>
 #include "checkpoint.h"
 #include "log.h"
+#include "timefmt.h"
 
 /* SQLite's own mark for the passes, and a WAL of one wal-index segment
  * (4 096 frames) at most. Passes every 4 000 pages with a 64 MB WAL were
@@ -43,21 +43,12 @@ struct nu_checkpointer {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	int stopping;              /* under lock */
-	int requested;             /* under lock: a pass is wanted */
-	atomic_int busy;           /* a pass is asked for or running */
+	atomic_int busy;           /* a pass is asked for (set under lock) or running */
 	atomic_uint_fast64_t passes;
 	uint64_t on_loop, on_loop_us;   /* loop thread only */
 	int frames;                     /* loop thread only: WAL size after the last commit */
 	int loop_at;                    /* loop thread only: WAL size for the next loop checkpoint */
 };
-
-static int64_t monotonic_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void passive(sqlite3 *db, const char *schema)
 {
@@ -73,11 +64,10 @@ static void *run(void *arg)
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		while (!c->stopping && !c->requested)
+		while (!c->stopping && !atomic_load(&c->busy))
 			pthread_cond_wait(&c->wake, &c->lock);
 		if (c->stopping)
 			break;
-		c->requested = 0;
 		pthread_mutex_unlock(&c->lock);
 		passive(c->db, NULL);
 		atomic_fetch_add(&c->passes, 1);
@@ -90,9 +80,8 @@ static void *run(void *arg)
 
 static void ask_for_pass(nu_checkpointer *c)
 {
-	atomic_store(&c->busy, 1);
 	pthread_mutex_lock(&c->lock);
-	c->requested = 1;
+	atomic_store(&c->busy, 1);
 	pthread_cond_signal(&c->wake);
 	pthread_mutex_unlock(&c->lock);
 }
@@ -114,10 +103,10 @@ static int on_commit(void *ud, sqlite3 *db, const char *schema, int frames)
 	}
 	/* The thread is idle and has copied all but what came since its last
 	 * pass: copy the rest here so the next write restarts the WAL. */
-	int64_t t0 = monotonic_us();
+	int64_t t0 = nu_time_monotonic_us();
 	passive(db, schema);
 	c->on_loop++;
-	c->on_loop_us += (uint64_t)(monotonic_us() - t0);
+	c->on_loop_us += (uint64_t)(nu_time_monotonic_us() - t0);
 	/* A reader still on old frames keeps the WAL from restarting: leave
 	 * it to the thread until the WAL has grown as much again. */
 	c->loop_at = frames + RESTART_FRAMES;

@@ -728,20 +728,12 @@ int nu_engine_on_score(nu_engine *e, int64_t lead_id, const char *which, double 
 	return NU_OK;
 }
 
-static int64_t monotonic_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Whether the pump's turn is over (nu_engine_pump_for); remembers it.
  * A turn always gets one unit of work done, so it cannot stall. */
 static int turn_over(nu_engine *e)
 {
 	if (e->turn_deadline_us && !e->turn_cut && e->turn_units &&
-	    monotonic_us() >= e->turn_deadline_us)
+	    nu_time_monotonic_us() >= e->turn_deadline_us)
 		e->turn_cut = 1;
 	return e->turn_cut;
 }
@@ -1044,7 +1036,7 @@ void nu_engine_flows_changed(nu_engine *e)
 static void start_turn(nu_engine *e, int64_t budget_us)
 {
 	reload_if_deployed(e);
-	e->turn_deadline_us = budget_us > 0 ? monotonic_us() + budget_us : 0;
+	e->turn_deadline_us = budget_us > 0 ? nu_time_monotonic_us() + budget_us : 0;
 	e->turn_cut = 0;
 	e->turn_units = 0;
 }

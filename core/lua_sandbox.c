@@ -62,16 +62,6 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 #define ENV_KEY    "nurture.env"      /* registry: the current environment */
 #define ENV_MT_KEY "nurture.env_mt"   /* registry: the metatable of environments */
 
-/* Sets the first upvalue (_ENV) of the function on top to the current
- * environment, when the state hands out environments (frozen). A chunk
- * loaded into a frozen state must never see the shared base itself.
- * [-0, +0, -] */
-static void use_current_env(lua_State *L)
-{
-	if (lua_getfield(L, LUA_REGISTRYINDEX, ENV_KEY) == LUA_TNIL || !lua_setupvalue(L, -2, 1))
-		lua_pop(L, 1);
-}
-
 /* load(chunk [, chunkname [, mode [, env]]]) that refuses bytecode.
  * [-(1|2|3|4), +(1|2), -] */
 static int safe_load(lua_State *L)
@@ -91,7 +81,7 @@ static int safe_load(lua_State *L)
 		if (!lua_setupvalue(L, -2, 1))
 			lua_pop(L, 1);
 	} else {
-		use_current_env(L);
+		nu_lua_sandbox_use_env(L);   /* never the shared base of a frozen state */
 	}
 	return 1;
 }
@@ -304,9 +294,11 @@ void nu_lua_sandbox_set_env(nu_lua_sandbox *sb)
 	lua_setfield(sb->L, LUA_REGISTRYINDEX, ENV_KEY);
 }
 
+/* [-0, +0, -] */
 void nu_lua_sandbox_use_env(lua_State *L)
 {
-	use_current_env(L);
+	if (lua_getfield(L, LUA_REGISTRYINDEX, ENV_KEY) == LUA_TNIL || !lua_setupvalue(L, -2, 1))
+		lua_pop(L, 1);
 }
 
 void nu_lua_sandbox_begin(nu_lua_sandbox *sb, size_t mem_allowance)

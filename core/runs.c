@@ -19,9 +19,10 @@
  * runs. A run evicted, or whose row changed meanwhile (a merged lead),
  * or any run after the state was closed, replays as before; a run kept
  * by a transaction that then rolls back is dropped (its id may be given
- * again). The journal stays the only truth. A coroutine that returns completes the run; a
- * Lua error, an exhausted budget or a journal mismatch fails it with the
- * message. A database failure is not the flow's fault: it aborts the
+ * again). The journal stays the only truth.
+ *
+ * A coroutine that returns completes the run; a Lua error, an exhausted
+ * budget or a journal mismatch fails it with the message. A database failure is not the flow's fault: it aborts the
  * step and the caller's transaction, and the step is retried later.
  */
 #include <stdlib.h>
@@ -176,10 +177,9 @@ static int execute(nu_lua_sandbox *sb, nu_run_ctx *ctx, const nu_trigger *t, cha
 #define HOT_PENDING_MAX 256     /* kept by the open transaction; past it all are */
 
 struct nu_hot_run {
-	int64_t run_id, seq, lead_id;
-	char sha[NU_SHA_HEX];
+	nu_run_ctx ctx;             /* the step's: run, lead, the send it stopped at (blocked_seq) */
+	char sha[NU_SHA_HEX];       /* its version (ctx.flow may not outlive the version cache) */
 	int ref;                    /* registry: the saved step (nu_lua_flow_save_step) */
-	nu_run_ctx ctx;             /* the step's context, continued */
 };
 
 struct nu_hot_runs {
@@ -204,15 +204,24 @@ static void hot_unslot(nu_engine *e, struct nu_hot_run **slot)
 	e->hot->nkept--;
 }
 
-static struct nu_hot_run *hot_take(nu_engine *e, int64_t run_id)
+/* The slot holding run_id, or NULL when it is not kept. */
+static struct nu_hot_run **hot_find(nu_engine *e, int64_t run_id)
 {
-	struct nu_hot_run **slot, *h;
+	struct nu_hot_run **slot;
 
 	if (!e->hot)
 		return NULL;
 	slot = &e->hot->slot[run_id % HOT_SLOTS];
-	if (!(h = *slot) || h->run_id != run_id)
+	return *slot && (*slot)->ctx.run_id == run_id ? slot : NULL;
+}
+
+static struct nu_hot_run *hot_take(nu_engine *e, int64_t run_id)
+{
+	struct nu_hot_run **slot = hot_find(e, run_id), *h;
+
+	if (!slot)
 		return NULL;
+	h = *slot;
 	hot_unslot(e, slot);
 	return h;
 }
@@ -265,9 +274,6 @@ static void hot_keep(nu_engine *e, const nu_run_ctx *ctx, const char *sha)
 		return;
 	nu_lua_flow_save_step(&e->lua);
 	h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	h->run_id = ctx->run_id;
-	h->seq = ctx->blocked_seq;
-	h->lead_id = ctx->lead_id;
 	snprintf(h->sha, sizeof h->sha, "%s", sha);
 	h->ctx = *ctx;
 	h->ctx.journal = NULL;      /* released by the step that made it */
@@ -319,8 +325,7 @@ void nu_run_close_lua(nu_engine *e)
 
 int nu_run_is_kept(nu_engine *e, int64_t run_id)
 {
-	return e->hot && e->hot->slot[run_id % HOT_SLOTS] &&
-	       e->hot->slot[run_id % HOT_SLOTS]->run_id == run_id;
+	return hot_find(e, run_id) != NULL;
 }
 
 void nu_engine_step_stats_get(nu_engine *e, nu_engine_step_stats *out)
@@ -380,8 +385,10 @@ static int continue_kept(nu_engine *e, struct nu_hot_run *h, const struct run_ro
 	char kind[32], why[600] = "";
 	int status, nres = 0;
 
-	if (h->lead_id != r->lead_id || strcmp(h->sha, r->sha) || !e->lua.L || e->lua.owner ||
-	    nu_journal_get(e->s, h->run_id, h->seq, kind, sizeof kind, NULL, &res, err) != NU_OK ||
+	/* A kept run lives in the open state (closing it forgets them all). */
+	if (ctx->lead_id != r->lead_id || strcmp(h->sha, r->sha) || e->lua.owner ||
+	    nu_journal_get(e->s, ctx->run_id, ctx->blocked_seq, kind, sizeof kind, NULL, &res,
+			   err) != NU_OK ||
 	    !res || strcmp(kind, "send")) {
 		json_decref(res);
 		hot_free(e, h);

@@ -310,14 +310,6 @@ void nu_store_on_group_flush(nu_store *s, void (*flush)(void *ud), void *ud)
 	s->group_flush_ud = ud;
 }
 
-static int64_t monotonic_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Upper bounds of the commit latency buckets, in microseconds. */
 const int64_t nu_store_commit_bounds[NU_STORE_COMMIT_BUCKETS] = {
 	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, INT64_MAX,
@@ -336,7 +328,7 @@ static void count_commit(nu_store *s, int64_t us)
 
 int nu_store_commit(nu_store *s, nu_error *err)
 {
-	int64_t t0 = monotonic_us();
+	int64_t t0 = nu_time_monotonic_us();
 
 	if (!s->tx_depth)
 		return nu_error_set(err, NU_ESTATE, "no transaction to commit");
@@ -345,7 +337,7 @@ int nu_store_commit(nu_store *s, nu_error *err)
 		return NU_EDB;
 	}
 	s->tx_depth = 0;
-	count_commit(s, monotonic_us() - t0);
+	count_commit(s, nu_time_monotonic_us() - t0);
 	if (s->tx_end)
 		s->tx_end(s->tx_end_ud, 1);
 	return NU_OK;

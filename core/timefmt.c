@@ -451,6 +451,14 @@ char *nu_time_format(int64_t ms, char *out, size_t outlen)
 	return out;
 }
 
+int64_t nu_time_monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int64_t nu_time_now_ms(void)
 {
 	struct timespec ts;

@@ -62,5 +62,7 @@ char *nu_time_format(int64_t ms, char *out, size_t outlen);
 
 /* Current wall clock in ms (CLOCK_REALTIME). */
 int64_t nu_time_now_ms(void);
+/* A clock for durations in µs (CLOCK_MONOTONIC): never jumps. */
+int64_t nu_time_monotonic_us(void);
 
 #endif /* NU_TIMEFMT_H */
