@@ -12,9 +12,9 @@
 #define NU_API_H
 
 #include <stdint.h>
-#include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include "http_server.h"
 #include "httpd.h"
 
 #define NU_API_MAX_SEGS 12
@@ -25,7 +25,6 @@ typedef struct nu_api_counters {
 	uint64_t events_accepted, events_rejected, events_duplicate;
 	uint64_t webhooks_ok, webhooks_refused, webhooks_failed;
 	uint64_t opens, opens_machine, clicks, unsubscribes, bad_tokens;
-	uint64_t connections_refused;
 	uint64_t commit_groups, group_requests;   /* committed groups and their held answers */
 	int64_t  timer_lag_ms, timer_lag_max_ms;
 } nu_api_counters;
@@ -35,12 +34,7 @@ typedef struct nu_api_group nu_api_group;
 struct nu_httpd {
 	nu_httpd_options opt;
 	struct event_base *base;
-	struct evhttp *http;
-	struct evhttp_bound_socket *sock;
-	int port;
-	int connections;                   /* open connections we have seen a request on */
-	struct evhttp_connection **conns;  /* their set (see httpd.c) */
-	size_t conn_cap;
+	nu_http_server *server;            /* http_server.c: connections and the protocol */
 	int64_t started_ms;                /* wall clock, for uptime */
 	nu_api_counters n;
 	nu_api_group *group;               /* api_group.c */
@@ -50,21 +44,22 @@ struct nu_httpd {
 typedef struct nu_api_req {
 	nu_httpd *h;
 	nu_store *s;
-	struct evhttp_request *req;
-	int method;                        /* EVHTTP_REQ_* */
+	nu_http_req *req;
+	int method;                        /* NU_HTTP_* */
 	const char *method_name;
 	char path[2048];                   /* decoded */
+	const char *query_raw;             /* the query string as sent, or NULL */
 	const char *seg[NU_API_MAX_SEGS];  /* path segments, decoded */
 	int nseg;
 	struct evkeyvalq query;
 	unsigned scopes;                   /* of the bearer token (0 for public routes) */
-	char *body;                        /* NUL-terminated copy of the body */
+	const char *body;                  /* the body, NUL-terminated; valid in the handler call only */
 	size_t body_len;
 	int answered;
 } nu_api_req;
 
 typedef struct nu_api_route {
-	unsigned methods;                  /* EVHTTP_REQ_* mask */
+	unsigned methods;                  /* NU_HTTP_* mask */
 	const char *pattern;               /* segments; "*" matches one, a final "**" the rest */
 	unsigned scope;                    /* NU_SCOPE_*, 0: public (signed or harmless) */
 	void (*fn)(nu_api_req *r);
@@ -105,7 +100,7 @@ void nu_api_send(nu_api_req *r, int status, const char *content_type, const void
 
 /* Sends a reply to req (data copied) and counts it; for answers given
  * after the handler returned. */
-void nu_api_reply(nu_httpd *h, struct evhttp_request *req, int status, const char *content_type,
+void nu_api_reply(nu_httpd *h, nu_http_req *req, int status, const char *content_type,
 		  const void *data, size_t len);
 
 /* ---- group commit (api_group.c) ---- */
@@ -135,7 +130,7 @@ void nu_api_group_flush(nu_httpd *h);
  * handler returns (without the body, query or path segments), or NULL
  * after answering 500. Answer the copy exactly once with the functions
  * above, then free it with nu_api_deferred_free. A client that hung up
- * meanwhile costs nothing: libevent then drops the answer. */
+ * meanwhile costs nothing: the server then drops the answer. */
 nu_api_req *nu_api_defer(nu_api_req *r);
 void nu_api_deferred_free(nu_api_req *d);
 

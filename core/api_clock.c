@@ -157,7 +157,7 @@ void nu_api_clock_stop(nu_httpd *h)
 }
 
 const nu_api_route nu_api_clock_routes[] = {
-	{ EVHTTP_REQ_GET, "/v1/clock", NU_SCOPE_READ, get_clock, 0 },
-	{ EVHTTP_REQ_POST, "/v1/clock/advance", NU_SCOPE_ADMIN, advance, 0 },
+	{ NU_HTTP_GET, "/v1/clock", NU_SCOPE_READ, get_clock, 0 },
+	{ NU_HTTP_POST, "/v1/clock/advance", NU_SCOPE_ADMIN, advance, 0 },
 	{ 0, NULL, 0, NULL, 0 },
 };

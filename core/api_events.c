@@ -221,7 +221,7 @@ static void post_bounce(nu_api_req *r)
 }
 
 const nu_api_route nu_api_event_routes[] = {
-	{ EVHTTP_REQ_POST, "/v1/events", NU_SCOPE_INGEST, post_events, NU_ROUTE_GROUPED },
-	{ EVHTTP_REQ_POST, "/v1/bounces", NU_SCOPE_INGEST, post_bounce, 0 },
+	{ NU_HTTP_POST, "/v1/events", NU_SCOPE_INGEST, post_events, NU_ROUTE_GROUPED },
+	{ NU_HTTP_POST, "/v1/bounces", NU_SCOPE_INGEST, post_bounce, 0 },
 	{ 0, NULL, 0, NULL, 0 },
 };

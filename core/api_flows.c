@@ -204,13 +204,13 @@ static void lead_why(nu_api_req *r)
 }
 
 const nu_api_route nu_api_flow_routes[] = {
-	{ EVHTTP_REQ_GET, "/v1/leads/*/why", NU_SCOPE_READ, lead_why, 0 },
-	{ EVHTTP_REQ_GET, "/v1/flows", NU_SCOPE_READ, list_flows, 0 },
-	{ EVHTTP_REQ_POST, "/v1/flows", NU_SCOPE_ADMIN, deploy_flow, 0 },
-	{ EVHTTP_REQ_POST, "/v1/flows/*/pause", NU_SCOPE_ADMIN, pause_flow, 0 },
-	{ EVHTTP_REQ_POST, "/v1/flows/*/resume", NU_SCOPE_ADMIN, resume_flow, 0 },
-	{ EVHTTP_REQ_POST, "/v1/flows/*/enroll", NU_SCOPE_ADMIN, enroll, 0 },
-	{ EVHTTP_REQ_GET, "/v1/runs/*", NU_SCOPE_READ, get_run, 0 },
-	{ EVHTTP_REQ_GET, "/v1/runs/*/why", NU_SCOPE_READ, get_run_why, 0 },
+	{ NU_HTTP_GET, "/v1/leads/*/why", NU_SCOPE_READ, lead_why, 0 },
+	{ NU_HTTP_GET, "/v1/flows", NU_SCOPE_READ, list_flows, 0 },
+	{ NU_HTTP_POST, "/v1/flows", NU_SCOPE_ADMIN, deploy_flow, 0 },
+	{ NU_HTTP_POST, "/v1/flows/*/pause", NU_SCOPE_ADMIN, pause_flow, 0 },
+	{ NU_HTTP_POST, "/v1/flows/*/resume", NU_SCOPE_ADMIN, resume_flow, 0 },
+	{ NU_HTTP_POST, "/v1/flows/*/enroll", NU_SCOPE_ADMIN, enroll, 0 },
+	{ NU_HTTP_GET, "/v1/runs/*", NU_SCOPE_READ, get_run, 0 },
+	{ NU_HTTP_GET, "/v1/runs/*/why", NU_SCOPE_READ, get_run_why, 0 },
 	{ 0, NULL, 0, NULL, 0 },
 };

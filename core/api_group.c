@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include "api.h"
 #include "log.h"
 
@@ -35,7 +34,7 @@
 #define GROUP_ENGINE_BUDGET_US 2000
 
 typedef struct held_answer {
-	struct evhttp_request *req;
+	nu_http_req *req;
 	int status;
 	char *body;                    /* JSON text */
 	nu_api_ingest_counts counts;
@@ -124,7 +123,7 @@ static char *unavailable_body(const nu_error *err)
 }
 
 /* A JSON answer; text NULL (out of memory) sends "{}". */
-static void reply_json(nu_httpd *h, struct evhttp_request *req, int status, const char *text)
+static void reply_json(nu_httpd *h, nu_http_req *req, int status, const char *text)
 {
 	nu_api_reply(h, req, status, "application/json", text ? text : "{}", text ? strlen(text) : 2);
 }
@@ -253,6 +252,6 @@ void nu_api_group_answer(nu_api_req *r, int status, json_t *body, const nu_api_i
 	}
 	/* Every open connection waits on this group: nothing more can come
 	 * to join it, so waiting out the window would only idle the loop. */
-	if (g->n >= GROUP_MAX_MEMBERS || g->n >= (size_t)g->h->connections)
+	if (g->n >= GROUP_MAX_MEMBERS || g->n >= (size_t)nu_http_server_connections(g->h->server))
 		flush_now(g);
 }

@@ -247,12 +247,12 @@ static void put_stage(nu_api_req *r)
 }
 
 const nu_api_route nu_api_lead_routes[] = {
-	{ EVHTTP_REQ_GET, "/v1/leads", NU_SCOPE_READ, list_leads, 0 },
-	{ EVHTTP_REQ_POST, "/v1/leads", NU_SCOPE_INGEST, post_lead, 0 },
-	{ EVHTTP_REQ_GET, "/v1/leads/*", NU_SCOPE_READ, get_lead, 0 },
-	{ EVHTTP_REQ_PATCH, "/v1/leads/*", NU_SCOPE_ADMIN, patch_lead, 0 },
-	{ EVHTTP_REQ_POST, "/v1/leads/*/tags", NU_SCOPE_ADMIN, post_tag, 0 },
-	{ EVHTTP_REQ_DELETE, "/v1/leads/*/tags/*", NU_SCOPE_ADMIN, delete_tag, 0 },
-	{ EVHTTP_REQ_PUT | EVHTTP_REQ_POST, "/v1/leads/*/stage", NU_SCOPE_ADMIN, put_stage, 0 },
+	{ NU_HTTP_GET, "/v1/leads", NU_SCOPE_READ, list_leads, 0 },
+	{ NU_HTTP_POST, "/v1/leads", NU_SCOPE_INGEST, post_lead, 0 },
+	{ NU_HTTP_GET, "/v1/leads/*", NU_SCOPE_READ, get_lead, 0 },
+	{ NU_HTTP_PATCH, "/v1/leads/*", NU_SCOPE_ADMIN, patch_lead, 0 },
+	{ NU_HTTP_POST, "/v1/leads/*/tags", NU_SCOPE_ADMIN, post_tag, 0 },
+	{ NU_HTTP_DELETE, "/v1/leads/*/tags/*", NU_SCOPE_ADMIN, delete_tag, 0 },
+	{ NU_HTTP_PUT | NU_HTTP_POST, "/v1/leads/*/stage", NU_SCOPE_ADMIN, put_stage, 0 },
 	{ 0, NULL, 0, NULL, 0 },
 };

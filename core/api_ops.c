@@ -156,9 +156,9 @@ static void counters(text *t, const nu_httpd *h)
 	for (int c = 2; c <= 5; c++)
 		put(t, "nurture_http_requests_total{class=\"%dxx\"} %llu\n", c, (unsigned long long)n->requests[c]);
 	metric(t, "nurture_http_connections", "gauge", "Open HTTP connections.");
-	put(t, "nurture_http_connections %d\n", h->connections);
+	put(t, "nurture_http_connections %d\n", nu_http_server_connections(h->server));
 	metric(t, "nurture_http_connections_refused_total", "counter", "Requests refused over http.max_connections.");
-	put(t, "nurture_http_connections_refused_total %llu\n", (unsigned long long)n->connections_refused);
+	put(t, "nurture_http_connections_refused_total %llu\n", (unsigned long long)nu_http_server_refused(h->server));
 	metric(t, "nurture_events_ingested_total", "counter", "Events received over the API, by result.");
 	put(t, "nurture_events_ingested_total{result=\"accepted\"} %llu\n", (unsigned long long)n->events_accepted);
 	put(t, "nurture_events_ingested_total{result=\"duplicate\"} %llu\n", (unsigned long long)n->events_duplicate);
@@ -213,7 +213,7 @@ static void healthz(nu_api_req *r)
 }
 
 const nu_api_route nu_api_ops_routes[] = {
-	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/healthz", 0, healthz, 0 },
-	{ EVHTTP_REQ_GET, "/metrics", 0, metrics, 0 },
+	{ NU_HTTP_GET | NU_HTTP_HEAD, "/healthz", 0, healthz, 0 },
+	{ NU_HTTP_GET, "/metrics", 0, metrics, 0 },
 	{ 0, NULL, 0, NULL, 0 },
 };

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
-#include <event2/http.h>
 #include "api.h"
 #include "ingest.h"
 #include "plugins.h"
@@ -118,7 +117,7 @@ static int record(nu_api_req *r, const sent_op *op, const char *what, json_t *pr
 	nu_error err;
 
 	/* A HEAD is a link checker looking, not a person: answer, record nothing. */
-	if (r->method == EVHTTP_REQ_HEAD) {
+	if (r->method == NU_HTTP_HEAD) {
 		json_decref(props);
 		return NU_OK;
 	}
@@ -159,7 +158,7 @@ static void open_pixel(nu_api_req *r)
 	free(t);
 	const char *why = machine_reason(r, &op);
 	if (record(r, &op, "opened", machine_props(why), NULL) == NU_OK) {
-		int counted = r->method != EVHTTP_REQ_HEAD;
+		int counted = r->method != NU_HTTP_HEAD;
 		r->h->n.opens += counted;
 		r->h->n.opens_machine += counted && why != NULL;
 		nu_api_send(r, 200, "image/gif", gif, sizeof gif);
@@ -177,9 +176,11 @@ static void click(nu_api_req *r)
 	json_object_set_new(props, "link", json_integer(t->link));
 	json_object_set_new(props, "url", json_string(t->url));
 	if (record(r, &op, "clicked", props, NULL) == NU_OK) {
-		r->h->n.clicks += r->method != EVHTTP_REQ_HEAD;
-		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Location", t->url);
-		nu_api_send(r, 302, "text/plain; charset=utf-8", "", 0);
+		r->h->n.clicks += r->method != NU_HTTP_HEAD;
+		if (nu_http_req_add_header(r->req, "Location", t->url) < 0)
+			nu_api_error(r, 500, "internal", NULL, "the link's URL cannot be sent as a Location");
+		else
+			nu_api_send(r, 302, "text/plain; charset=utf-8", "", 0);
 	}
 	free(t);
 }
@@ -234,19 +235,11 @@ static void unsubscribe(nu_api_req *r)
 
 static const char **header_list(nu_api_req *r)
 {
-	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
-	struct evkeyval *kv;
-	size_t n = 0, i = 0;
-	const char **list;
+	size_t n = nu_http_req_nheaders(r->req);
+	const char **list = calloc(2 * n + 2, sizeof *list);
 
-	TAILQ_FOREACH(kv, in, next)
-		n++;
-	if (!(list = calloc(2 * n + 2, sizeof *list)))
-		return NULL;
-	TAILQ_FOREACH(kv, in, next) {
-		list[i++] = kv->key;
-		list[i++] = kv->value;
-	}
+	for (size_t i = 0; list && i < n; i++)
+		nu_http_req_header_at(r->req, i, &list[2 * i], &list[2 * i + 1]);
 	return list;
 }
 
@@ -284,12 +277,11 @@ static void hook(nu_api_req *r)
 {
 	const char **headers = header_list(r);
 	char *out = malloc(HOOK_RESPONSE_MAX), prefix[128];
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r->req);
 	nu_error err;
 
 	snprintf(prefix, sizeof prefix, "/hooks/%s", r->seg[1]);
 	const char *rest = !strncmp(r->path, prefix, strlen(prefix)) ? r->path + strlen(prefix) : "";
-	nu_webhook_req req = { sizeof req, r->method_name, rest, evhttp_uri_get_query(uri), headers,
+	nu_webhook_req req = { sizeof req, r->method_name, rest, r->query_raw, headers,
 			       r->body, r->body_len };
 	nu_webhook_resp resp = { sizeof resp, 200, "application/json", out, HOOK_RESPONSE_MAX, 0 };
 
@@ -306,10 +298,10 @@ static void hook(nu_api_req *r)
 }
 
 const nu_api_route nu_api_track_routes[] = {
-	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/t/o/*", 0, open_pixel, 0 },
-	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/t/c/*", 0, click, 0 },
-	{ EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/u/*", 0, unsubscribe_page, 0 },
-	{ EVHTTP_REQ_POST, "/u/*", 0, unsubscribe, 0 },
-	{ EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT, "/hooks/*/**", 0, hook, 0 },
+	{ NU_HTTP_GET | NU_HTTP_HEAD, "/t/o/*", 0, open_pixel, 0 },
+	{ NU_HTTP_GET | NU_HTTP_HEAD, "/t/c/*", 0, click, 0 },
+	{ NU_HTTP_GET | NU_HTTP_HEAD, "/u/*", 0, unsubscribe_page, 0 },
+	{ NU_HTTP_POST, "/u/*", 0, unsubscribe, 0 },
+	{ NU_HTTP_GET | NU_HTTP_POST | NU_HTTP_PUT, "/hooks/*/**", 0, hook, 0 },
 	{ 0, NULL, 0, NULL, 0 },
 };

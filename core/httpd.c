@@ -1,28 +1,16 @@
 /*
- * httpd.c — the HTTP server's plumbing: binding, limits, connection
- * accounting, bearer-token auth, routing and replies (httpd.h, api.h).
- * The endpoints themselves live in api_*.c.
- *
- * Limits: libevent 2.1 answers a request over its own size limits with
- * an HTML page of its own, before any handler runs. So evhttp is given
- * twice the configured limits, as a backstop, and the configured limits
- * are checked here, where the answer can be a JSON 413 or 431 naming the
- * limit; only a request over twice the limit meets libevent's page. A
- * client that stalls longer than http.timeout is disconnected by
- * libevent without an answer (2.1 has no hook to send a 408); nothing it
- * sent is written. libevent 2.1 has no cap on connections either:
- * connections are counted from their first request, and a request on a
- * connection over the cap gets 503 and a close.
+ * httpd.c — the daemon's HTTP API over http_server.c: bearer-token auth,
+ * routing, replies and JSON errors (httpd.h, api.h). The protocol,
+ * limits and timeouts are http_server.c's; the requests it refuses (431,
+ * 413, 408, 503 over the connection cap …) come back here to be answered
+ * in the same JSON shape as every other error. The endpoints themselves
+ * live in api_*.c.
  */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <event2/buffer.h>
-#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
@@ -56,21 +44,11 @@ void nu_api_send(nu_api_req *r, int status, const char *content_type, const void
 	nu_api_reply(r->h, r->req, status, content_type, data, len);
 }
 
-void nu_api_reply(nu_httpd *h, struct evhttp_request *req, int status, const char *content_type,
+void nu_api_reply(nu_httpd *h, nu_http_req *req, int status, const char *content_type,
 		  const void *data, size_t len)
 {
-	struct evbuffer *out = evbuffer_new();
-	struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
-
 	count_status(h, status);
-	evhttp_add_header(hdr, "Content-Type", content_type);
-	evhttp_add_header(hdr, "Cache-Control", "no-store");
-	evhttp_add_header(hdr, "X-Content-Type-Options", "nosniff");
-	if (out)
-		evbuffer_add(out, data, len);
-	evhttp_send_reply(req, status, NULL, out);
-	if (out)
-		evbuffer_free(out);
+	nu_http_reply(req, status, content_type, data, len);
 }
 
 void nu_api_json(nu_api_req *r, int status, json_t *body)
@@ -107,7 +85,7 @@ void nu_api_error(nu_api_req *r, int status, const char *code, const char *field
 	va_end(ap);
 	/* The path is not split yet when the request is refused early. A 503
 	 * is load or a busy store, to watch; other 5xx are faults. */
-	const char *where = r->path[0] ? r->path : evhttp_request_get_uri(r->req);
+	const char *where = r->path[0] ? r->path : nu_http_req_path(r->req);
 	if (status == 503)
 		nu_warn("http: %s %s: %s", r->method_name, where ? where : "?", msg);
 	else if (status >= 500)
@@ -222,7 +200,7 @@ int nu_api_query_int(nu_api_req *r, const char *key, int64_t min, int64_t max, i
 
 const char *nu_api_header(nu_api_req *r, const char *name)
 {
-	return evhttp_find_header(evhttp_request_get_input_headers(r->req), name);
+	return nu_http_req_header(r->req, name);
 }
 
 static int is_json_type(const char *ct)
@@ -422,170 +400,37 @@ static void route(nu_api_req *r)
 		nu_api_error(r, 404, "not_found", NULL, "no endpoint %s (see docs/api.md)", r->path);
 }
 
-static const char *method_name(int m)
+static void request_init(nu_api_req *r, nu_httpd *h, nu_http_req *req)
 {
-	switch (m) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_POST: return "POST";
-	case EVHTTP_REQ_HEAD: return "HEAD";
-	case EVHTTP_REQ_PUT: return "PUT";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	case EVHTTP_REQ_PATCH: return "PATCH";
-	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-	default: return "?";
-	}
+	memset(r, 0, offsetof(nu_api_req, path));
+	r->path[0] = '\0';
+	r->h = h;
+	r->s = nu_engine_store(h->opt.engine);
+	r->req = req;
+	r->method = nu_http_req_method(req);
+	r->method_name = nu_http_req_method_name(req);
+	r->query_raw = nu_http_req_query(req);
+	r->nseg = 0;
+	TAILQ_INIT(&r->query);
+	r->scopes = 0;
+	r->body = nu_http_req_body(req, &r->body_len);
+	r->answered = 0;
 }
 
-/* ---- connections -------------------------------------------------------- */
-
-/* The connections seen so far, as an open-addressing set of pointers
- * (linear probing, backward-shift deletion): evhttp 2.1 keeps no count. */
-static size_t conn_slot(const nu_httpd *h, const void *c)
-{
-	uintptr_t x = (uintptr_t)c;
-
-	x ^= x >> 17;
-	x *= 0xed5ad4bbu;
-	x ^= x >> 11;
-	return x & (h->conn_cap - 1);
-}
-
-static int conn_find(const nu_httpd *h, const void *c, size_t *at)
-{
-	size_t i = conn_slot(h, c);
-
-	while (h->conns[i]) {
-		if (h->conns[i] == c) {
-			*at = i;
-			return 1;
-		}
-		i = (i + 1) & (h->conn_cap - 1);
-	}
-	*at = i;
-	return 0;
-}
-
-static void conn_remove(nu_httpd *h, size_t i)
-{
-	size_t j = i;
-
-	h->conns[i] = NULL;
-	for (;;) {
-		j = (j + 1) & (h->conn_cap - 1);
-		if (!h->conns[j])
-			return;
-		size_t k = conn_slot(h, h->conns[j]);
-		/* Move j back to i unless its home k lies cyclically in (i, j]. */
-		if ((i <= j) ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		h->conns[i] = h->conns[j];
-		h->conns[j] = NULL;
-		i = j;
-	}
-}
-
-static void on_connection_closed(struct evhttp_connection *evcon, void *arg)
+static void on_request(nu_http_req *req, void *arg)
 {
 	nu_httpd *h = arg;
-	size_t at;
+	nu_api_req r;
 
-	if (conn_find(h, evcon, &at)) {
-		conn_remove(h, at);
-		h->connections--;
-	}
-}
-
-/* Counts the connection on its first request. 0 when it is over the cap. */
-static int admit_connection(nu_httpd *h, struct evhttp_request *req)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	size_t at;
-
-	if (!evcon || conn_find(h, evcon, &at))
-		return 1;
-	if (h->connections >= h->opt.cfg->max_connections)
-		return 0;
-	h->conns[at] = evcon;
-	h->connections++;
-	evhttp_connection_set_closecb(evcon, on_connection_closed, h);
-	return 1;
-}
-
-/* The request line and headers as they came, give or take whitespace. */
-static size_t header_bytes(struct evhttp_request *req)
-{
-	struct evkeyval *kv;
-	size_t n = strlen(evhttp_request_get_uri(req)) + 16;
-
-	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
-		n += strlen(kv->key) + strlen(kv->value) + 4;
-	return n;
-}
-
-/* Answers a request over the configured limits. 1 if it did. */
-static int over_limits(nu_api_req *r, size_t body_len)
-{
-	const nu_http_config *c = r->h->opt.cfg;
-
-	if (header_bytes(r->req) > (size_t)c->max_header) {
-		nu_api_error(r, 431, "headers_too_large", NULL,
-			     "the request line and headers are over %lld bytes (http.max_header)",
-			     (long long)c->max_header);
-		return 1;
-	}
-	if (body_len > (size_t)c->max_body) {
-		nu_api_error(r, 413, "body_too_large", NULL,
-			     "the body is %zu bytes; this server takes at most %lld (http.max_body): "
-			     "split the batch", body_len, (long long)c->max_body);
-		return 1;
-	}
-	return 0;
-}
-
-static void on_request(struct evhttp_request *req, void *arg)
-{
-	nu_httpd *h = arg;
-	const char *uri = evhttp_request_get_uri(req);
-	const struct evhttp_uri *parsed = evhttp_request_get_evhttp_uri(req);
-	nu_api_req r = { .h = h, .s = nu_engine_store(h->opt.engine), .req = req };
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-
-	r.method = (int)evhttp_request_get_command(req);
-	r.method_name = method_name(r.method);
-	TAILQ_INIT(&r.query);
-	if (!uri) {
-		nu_api_error(&r, 400, "bad_request", NULL, "the request could not be read");
-		return;
-	}
-	if (over_limits(&r, evbuffer_get_length(in)))
-		return;
-	if (!admit_connection(h, req)) {
-		h->n.connections_refused++;
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-		nu_api_error(&r, 503, "too_many_connections", NULL,
-			     "over %d open connections (http.max_connections); retry later",
-			     h->opt.cfg->max_connections);
-		return;
-	}
-	if (!parsed || split_path(&r, evhttp_uri_get_path(parsed) ? evhttp_uri_get_path(parsed) : "/") < 0) {
+	request_init(&r, h, req);
+	if (split_path(&r, nu_http_req_path(req)) < 0)
 		nu_api_error(&r, 400, "bad_request", NULL, "the request URI is malformed or too long");
-		return;
-	}
-	if (evhttp_uri_get_query(parsed) && evhttp_parse_query_str(evhttp_uri_get_query(parsed), &r.query) < 0) {
+	else if (r.query_raw && evhttp_parse_query_str(r.query_raw, &r.query) < 0)
 		nu_api_error(&r, 400, "bad_request", NULL, "the query string is malformed");
-		return;
-	}
-	r.body_len = evbuffer_get_length(in);
-	if (!(r.body = malloc(r.body_len + 1))) {
-		nu_api_error(&r, 500, "internal", NULL, "out of memory");
-	} else {
-		evbuffer_copyout(in, r.body, r.body_len);
-		r.body[r.body_len] = '\0';
+	else
 		route(&r);
-		if (!r.answered)
-			nu_api_error(&r, 500, "internal", NULL, "the handler gave no answer (bug)");
-	}
-	free(r.body);
+	if (!r.answered)
+		nu_api_error(&r, 500, "internal", NULL, "the handler gave no answer (bug)");
 	evhttp_clear_headers(&r.query);
 	if (nu_store_in_tx(r.s)) {
 		nu_err("http: %s %s left a transaction open (bug): rolled back", r.method_name, r.path);
@@ -593,39 +438,33 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 }
 
-/* ---- lifecycle ---------------------------------------------------------- */
-
-/* "127.0.0.1:7780" or "[::1]:7780" into host and port. */
-static int parse_listen(const char *listen, char *host, size_t hostlen, int *port)
+/* A request the server refused before routing (limits, timeouts, the
+ * connection cap, a malformed head): the same JSON errors as the rest. */
+static void on_refused(nu_http_req *req, int status, const char *code, const char *message,
+		       void *arg)
 {
-	const char *colon = strrchr(listen, ':');
-	const char *h = listen, *he = colon;
-	char *end;
-	long p;
+	nu_api_req r;
 
-	if (!colon)
-		return -1;
-	if (*h == '[') {
-		h++;
-		if (he == listen || he[-1] != ']')
-			return -1;
-		he--;
-	}
-	p = strtol(colon + 1, &end, 10);
-	if (*end || p < 0 || p > 65535 || he <= h || (size_t)(he - h) >= hostlen)
-		return -1;
-	memcpy(host, h, (size_t)(he - h));
-	host[he - h] = '\0';
-	*port = (int)p;
-	return 0;
+	request_init(&r, arg, req);
+	nu_api_error(&r, status, code, NULL, "%s", message);
 }
+
+/* ---- lifecycle ---------------------------------------------------------- */
 
 int nu_httpd_start(struct event_base *base, const nu_httpd_options *o, nu_httpd **out,
 		   nu_error *err)
 {
 	nu_httpd *h = calloc(1, sizeof *h);
-	char host[128];
-	int port;
+	nu_http_server_options so = {
+		.listen = o->cfg->listen,
+		.max_header = (size_t)o->cfg->max_header,
+		.max_body = (size_t)o->cfg->max_body,
+		.timeout_s = o->cfg->timeout_s,
+		.max_connections = o->cfg->max_connections,
+		.on_request = on_request,
+		.on_refused = on_refused,
+		.ud = h,
+	};
 
 	*out = NULL;
 	if (!h)
@@ -633,53 +472,19 @@ int nu_httpd_start(struct event_base *base, const nu_httpd_options *o, nu_httpd 
 	h->opt = *o;
 	h->base = base;
 	h->started_ms = nu_time_now_ms();   /* wall time: the store's clock may be advanced */
-	if (parse_listen(o->cfg->listen, host, sizeof host, &port) < 0) {
-		free(h);
-		return nu_error_set(err, NU_EINVAL, "http.listen must be host:port (\"127.0.0.1:7780\", "
-				    "\"[::1]:7780\"), got '%s'", o->cfg->listen);
-	}
-	if (!(h->http = evhttp_new(base))) {
-		free(h);
-		return nu_error_set(err, NU_ENOMEM, "cannot create the HTTP server");
-	}
 	if (!(h->group = nu_api_group_new(h))) {
-		evhttp_free(h->http);
 		free(h);
 		return nu_error_set(err, NU_ENOMEM, "out of memory");
 	}
-	evhttp_set_max_body_size(h->http, o->cfg->max_body * 2);
-	evhttp_set_max_headers_size(h->http, o->cfg->max_header * 2);
-	evhttp_set_timeout(h->http, o->cfg->timeout_s);
-	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-				   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
-	h->conn_cap = 16;
-	while (h->conn_cap < (size_t)o->cfg->max_connections * 2)
-		h->conn_cap <<= 1;
-	if (!(h->conns = calloc(h->conn_cap, sizeof *h->conns))) {
+	if (nu_http_server_start(base, &so, &h->server, err) != NU_OK) {
 		nu_api_group_free(h->group);
-		evhttp_free(h->http);
 		free(h);
-		return nu_error_set(err, NU_ENOMEM, "out of memory");
+		return err->code;
 	}
-	evhttp_set_gencb(h->http, on_request, h);
-	if (!(h->sock = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port))) {
-		nu_api_group_free(h->group);
-		evhttp_free(h->http);
-		free(h->conns);
-		free(h);
-		return nu_error_set(err, NU_ERR, "cannot listen on %s: address in use or not available",
-				    o->cfg->listen);
-	}
-	h->port = port;
-	if (!port) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof ss;
-		if (getsockname(evhttp_bound_socket_get_fd(h->sock), (struct sockaddr *)&ss, &len) == 0)
-			h->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-								 : ((struct sockaddr_in *)&ss)->sin_port);
-	}
-	nu_info("HTTP API on http://%s%s%s:%d/ (%zu token%s)", strchr(host, ':') ? "[" : "", host,
-		strchr(host, ':') ? "]" : "", h->port, o->cfg->ntokens, o->cfg->ntokens == 1 ? "" : "s");
+	/* listen is host:port, "[::1]:0" included: the port actually bound replaces its own. */
+	nu_info("HTTP API on http://%.*s:%d/ (%zu token%s)",
+		(int)(strrchr(o->cfg->listen, ':') - o->cfg->listen), o->cfg->listen,
+		nu_http_server_port(h->server), o->cfg->ntokens, o->cfg->ntokens == 1 ? "" : "s");
 	*out = h;
 	return NU_OK;
 }
@@ -690,8 +495,7 @@ void nu_httpd_stop(nu_httpd *h)
 		return;
 	nu_api_clock_stop(h);   /* answers its request while the connection is still there */
 	nu_api_group_free(h->group);   /* commits and answers what is held */
-	evhttp_free(h->http);   /* closes the connections: the close callbacks run now */
-	free(h->conns);
+	nu_http_server_free(h->server);
 	free(h);
 }
 
@@ -703,7 +507,7 @@ void nu_httpd_flush(nu_httpd *h)
 
 int nu_httpd_port(const nu_httpd *h)
 {
-	return h->port;
+	return nu_http_server_port(h->server);
 }
 
 void nu_httpd_note_timer_lag(nu_httpd *h, int64_t lag_ms)

@@ -1,5 +1,6 @@
 /*
- * httpd.h — the daemon's HTTP server: evhttp on the daemon's event loop.
+ * httpd.h — the daemon's HTTP API, served by http_server.c on the daemon's
+ * event loop.
  *
  * Everything outside the daemon talks to it here: the website and forms
  * post events, providers call back on /hooks, links in messages land on

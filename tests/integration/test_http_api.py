@@ -16,6 +16,7 @@ http.max_connections; the CLI in remote mode against the same data read
 locally; and a kill -9 right after a 202.
 """
 import base64
+import concurrent.futures
 import email as pyemail
 import hashlib
 import hmac
@@ -26,6 +27,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -1024,6 +1026,232 @@ def scenario_max_connections():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# ---------------------------------------------------------------------------
+# 8. the protocol itself, over raw sockets
+
+def raw_exchange(port, data, pause=None, wait=5.0):
+    """Sends data (bytes, or a list of bytes sent pause seconds apart), then
+    reads until the server closes or wait seconds pass. (bytes, closed)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=wait)
+    got, closed = b"", False
+    try:
+        for i, part in enumerate(data if isinstance(data, list) else [data]):
+            if i and pause:
+                time.sleep(pause)
+            s.sendall(part)
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            s.settimeout(max(0.05, end - time.monotonic()))
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+    finally:
+        s.close()
+    return got, closed
+
+
+def raw_answers(data):
+    """The answers in a byte stream: [(status, {header: value}, body)]."""
+    out = []
+    while data.startswith(b"HTTP/1.1 "):
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            break
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+        n = 0 if lines[0].startswith("HTTP/1.1 100") else int(headers.get("content-length", "0"))
+        out.append((int(lines[0].split()[1]), headers, rest[:n]))
+        data = rest[n:]
+    return out
+
+
+def raw_error(answer):
+    """(status, code) of a raw JSON error answer."""
+    try:
+        return answer[0], json.loads(answer[2])["error"]["code"]
+    except (ValueError, KeyError, TypeError, IndexError):
+        return answer[0], None
+
+
+def eqd(got, want, what, detail=None):
+    """eq, showing detail (the raw bytes) when it fails."""
+    return ok(got == want, what, "got %r, want %r%s" % (got, want, "" if detail is None else "; %r" % (detail,)))
+
+
+def scenario_protocol():
+    """A third daemon with http.timeout = 2 s and small limits: slow
+    clients, oversized requests, chunked bodies, Expect, pipelining,
+    HTTP/1.0 and malformed requests, each answered in JSON."""
+    folder = tempfile.mkdtemp(prefix="nurture-http-proto-")
+    d = None
+    try:
+        write(os.path.join(folder, "nurture.conf.lua"), """return {
+  database = "d.db",
+  http = { listen = "127.0.0.1:0", tracking_key = "%s", timeout = 2, max_body = 2048,
+           max_header = 1024, %s },
+}
+""" % (TRACK_KEY, tokens_lua()))
+        subprocess.run([NURTURE, "-q", "init"], cwd=folder, env=ENV, capture_output=True, timeout=60)
+        d = Daemon(folder, None)
+        if not ok(d.start(), "proto: a daemon with http.timeout = 2 started", d.tail()):
+            return
+        port = d.bound
+        auth = b"Authorization: Bearer " + INGEST.encode() + b"\r\n"
+
+        def stored(email):
+            con = sqlite3.connect("file:%s?mode=ro" % os.path.join(folder, "d.db"), uri=True, timeout=10)
+            try:
+                return con.execute("SELECT count(*) FROM event e JOIN lead l ON l.id = e.lead_id "
+                                   "WHERE l.email = ?", (email,)).fetchone()[0]
+            finally:
+                con.close()
+
+        # Slow clients get a 408 naming the limit, and nothing they sent is kept.
+        # The four wait out the timeout side by side.
+        body = json.dumps({"type": "slow.one", "email": "slow@x.cn"}).encode()
+
+        def timed(*args, **kw):
+            t0 = time.monotonic()
+            got, closed = raw_exchange(port, *args, **kw)
+            return got, closed, time.monotonic() - t0
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            stalled_body = pool.submit(timed, b"POST /v1/events HTTP/1.1\r\nHost: x\r\n" + auth +
+                                       b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                                       + body[:10], wait=6)
+            stalled_head = pool.submit(timed, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n", wait=6)
+            dripped = pool.submit(timed, [b"GET /healthz HTTP/1.1\r\nHost: x\r\n", b"X-A: 1\r\n", b"X-B: 2\r\n",
+                                          b"X-C: 3\r\n", b"X-D: 4\r\n"], pause=0.7, wait=6)
+            idle = pool.submit(timed, b"", wait=6)
+        got, closed, took = stalled_body.result()
+        a = raw_answers(got)
+        eqd([raw_error(x) for x in a], [(408, "request_timeout")], "proto: a body that stalls -> 408 JSON request_timeout",
+            got)
+        ok(closed and 1.5 <= took <= 4.5, "proto: ... after http.timeout (2 s; took %.1f s), then the close" % took)
+        ok(a and "(http.timeout)" in a[0][2].decode() and a[0][1].get("connection") == "close",
+           "proto: the 408 names http.timeout and says Connection: close", got)
+        got, closed, took = stalled_head.result()
+        eqd([raw_error(x) for x in raw_answers(got)], [(408, "request_timeout")],
+            "proto: headers that stall (slowloris) -> 408 JSON", got)
+        got, closed, took = dripped.result()
+        eqd([raw_error(x) for x in raw_answers(got)], [(408, "request_timeout")],
+            "proto: a header line every 0.7 s does not stretch the 2 s limit -> 408", got)
+        got, closed, took = idle.result()
+        eqd((got, closed), (b"", True), "proto: an idle connection is closed after http.timeout without an answer")
+        eqd(stored("slow@x.cn"), 0, "proto: nothing of the stalled request was stored")
+
+        # Sizes far past the limits: JSON, not a server's HTML page.
+        got, closed = raw_exchange(port, b"POST /v1/events HTTP/1.1\r\nHost: x\r\n" + auth +
+                                   b"Content-Type: application/json\r\nContent-Length: 99999999\r\n\r\n", wait=3)
+        a = raw_answers(got)
+        eqd([raw_error(x) for x in a], [(413, "body_too_large")],
+           "proto: Content-Length 99999999 (48 828x max_body) -> 413 JSON at once, before any body", got)
+        ok(closed, "proto: ... and the connection closes")
+        big = json.dumps([{"type": "big.one", "email": "big@x.cn", "props": {"pad": "x" * 3000}}] * 3)
+        r = request("POST", "/v1/events", big, token=INGEST, port=port, count=False)
+        eqd(error_of(r), (413, "body_too_large", None), "proto: a body 4x max_body, sent whole -> 413 JSON")
+        r = request("GET", "/healthz", headers={"X-Pad": "p" * 5000}, port=port, count=False)
+        eqd(error_of(r), (431, "headers_too_large", None), "proto: headers 5x max_header -> 431 JSON")
+        eqd(stored("big@x.cn"), 0, "proto: nothing of the oversized body was stored")
+
+        # Chunked bodies are decoded; their decoded size is what counts.
+        ev = json.dumps({"type": "chunked.one", "email": "chunk@x.cn"}).encode()
+        chunks = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(ev[i:i + 7]), ev[i:i + 7]) for i in range(0, len(ev), 7))
+        got, _ = raw_exchange(port, [b"POST /v1/events HTTP/1.1\r\nHost: x\r\n" + auth +
+                                     b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+                                     chunks[:20], chunks[20:], b"0\r\nX-Trailer: t\r\n\r\n"], pause=0.1, wait=1)
+        a = raw_answers(got)
+        eqd([x[0] for x in a], [202], "proto: a chunked body in pieces, with extensions and a trailer -> 202", got)
+        eqd(stored("chunk@x.cn"), 1, "proto: ... and its event was stored")
+        many = b"".join(b"400\r\n" + b" " * 1024 + b"\r\n" for _ in range(3))
+        got, _ = raw_exchange(port, b"POST /v1/events HTTP/1.1\r\nHost: x\r\n" + auth +
+                              b"Transfer-Encoding: chunked\r\n\r\n" + many + b"0\r\n\r\n", wait=3)
+        eqd([raw_error(x) for x in raw_answers(got)], [(413, "body_too_large")],
+           "proto: a chunked body that decodes past max_body -> 413 JSON", got)
+
+        # Expect: 100-continue, then the answer.
+        ev = json.dumps({"type": "expect.one", "email": "expect@x.cn"}).encode()
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        try:
+            s.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Type: application/json\r\n"
+                      b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(ev))
+            first = s.recv(4096)
+            s.sendall(ev)
+            rest = b""
+            while len(raw_answers(first + rest)) < 2:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                rest += chunk
+        finally:
+            s.close()
+        eqd(first, b"HTTP/1.1 100 Continue\r\n\r\n", "proto: Expect: 100-continue gets 100 Continue before the body")
+        eqd([x[0] for x in raw_answers(first + rest)], [100, 202], "proto: ... then the 202")
+        got, _ = raw_exchange(port, b"POST /v1/events HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                              b"Content-Length: 5000\r\n\r\n", wait=3)
+        eqd([raw_error(x) for x in raw_answers(got)], [(413, "body_too_large")],
+           "proto: Expect with a Content-Length over max_body -> 413 without a 100", got)
+
+        # Pipelining, HTTP/1.0 and HEAD.
+        got, _ = raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                    b"GET /v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n"
+                                    b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", wait=3)
+        eqd([x[0] for x in raw_answers(got)], [200, 404, 200], "proto: three pipelined requests, answered in order")
+        got, closed = raw_exchange(port, b"GET /healthz HTTP/1.0\r\n\r\n", wait=3)
+        a = raw_answers(got)
+        eqd(([x[0] for x in a], closed), ([200], True), "proto: HTTP/1.0 without keep-alive: the answer, then the close")
+        got, _ = raw_exchange(port, b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                                    b"GET /healthz HTTP/1.0\r\n\r\n", wait=3)
+        a = raw_answers(got)
+        eqd(([x[0] for x in a], a and a[0][1].get("connection")), ([200, 200], "keep-alive"),
+           "proto: HTTP/1.0 with Connection: keep-alive stays open for the next request")
+        got, _ = raw_exchange(port, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", wait=3)
+        head, _, after = got.partition(b"\r\n\r\n")
+        ok(head.startswith(b"HTTP/1.1 200") and b"Content-Length: " in head and after == b"",
+           "proto: HEAD gets the headers with Content-Length and no body", got)
+
+        # Malformed requests: 4xx/5xx JSON naming the problem, then the close.
+        bad = [
+            (b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+             (400, "bad_request"), "both Content-Length and Transfer-Encoding"),
+            (b"GET /healthz HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+             (400, "bad_request"), "two different Content-Lengths"),
+            (b"GET /healthz HTTP/1.1\r\nContent-Length: -1\r\n\r\n", (400, "bad_request"), "Content-Length -1"),
+            (b"POST /v1/events HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+             (501, "not_implemented"), "Transfer-Encoding gzip"),
+            (b"GET /healthz HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n", (400, "bad_request"), "a folded header line"),
+            (b"GET /healthz HTTP/1.1\r\nBad Header: 1\r\n\r\n", (400, "bad_request"), "a space in a header name"),
+            (b"GET /healthz HTTP/1.1\r\nX-A: a\rb\r\n\r\n", (400, "bad_request"), "a bare CR in a header"),
+            (b"GET /healthz\r\n\r\n", (400, "bad_request"), "a request line without a version"),
+            (b"GET healthz HTTP/1.1\r\n\r\n", (400, "bad_request"), "a target that is not a path"),
+            (b"GET /healthz HTTP/2.0\r\n\r\n", (505, "http_version_not_supported"), "HTTP/2.0"),
+            (b"BREW /healthz HTTP/1.1\r\n\r\n", (501, "not_implemented"), "an unknown method"),
+            (b"POST /v1/events HTTP/1.1\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n{}",
+             (417, "expectation_failed"), "an Expect other than 100-continue"),
+        ]
+        for data, want, what in bad:
+            got, closed = raw_exchange(port, data, wait=3)
+            eqd(([raw_error(x) for x in raw_answers(got)], closed), ([want], True),
+               "proto: %s -> %d %s JSON and the close" % (what, want[0], want[1]), got)
+        r = request("GET", "/healthz", port=port, count=False)
+        eqd(r.status, 200, "proto: the daemon still serves after all of that")
+        r = request("GET", "/metrics", port=port, count=False)
+        text = r.body.decode()
+        eqd([metric(text, 'nurture_http_requests_total{class="%s"}' % c) for c in ("4xx", "5xx")], [18.0, 3.0],
+           "proto: /metrics counts the refusals: 18 4xx (408 x3, 413 x4, 431, 404, 400 x8, 417), 5xx 3 (501 x2, 505)")
+    finally:
+        if d:
+            eqd(d.stop(), 0, "proto: the daemon stopped cleanly")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def unsub_preempted(port, unsub):
     """An ingest client's dedupe key must not swallow an unsubscribe."""
     op = int(b64url_dec(unsub.rsplit("/", 1)[1].split(".")[0]).decode().split("|")[1])
@@ -1184,6 +1412,7 @@ def main():
         section(scenario_group_commit)
         section(scenario_metrics)
         section(scenario_max_connections)
+        section(scenario_protocol)
         section(scenario_cli)
         section(scenario_kill9, daemon)
         section(scenario_late_open)
