@@ -19,6 +19,7 @@
 #include "json_text.h"
 #include "leads.h"
 #include "log.h"
+#include "normalize.h"
 #include "timefmt.h"
 
 static const nu_api_route *const route_tables[] = {
@@ -77,19 +78,27 @@ json_t *nu_api_error_body(const char *code, const char *field, const char *msg)
 void nu_api_error(nu_api_req *r, int status, const char *code, const char *field,
 		  const char *fmt, ...)
 {
-	char msg[NU_ERROR_MAX];
+	char raw[NU_ERROR_MAX], msg[NU_ERROR_MAX * 4 + 4], where[sizeof r->path * 4 + 4];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	/* Messages quote what the client sent (a path, a header), which need
+	 * not be UTF-8 nor free of line breaks: JSON and the log take it
+	 * escaped. */
+	nu_norm_escape(raw, strlen(raw), sizeof raw, msg);
 	/* The path is not split yet when the request is refused early. A 503
-	 * is load or a busy store, to watch; other 5xx are faults. */
-	const char *where = r->path[0] ? r->path : nu_http_req_path(r->req);
-	if (status == 503)
-		nu_warn("http: %s %s: %s", r->method_name, where ? where : "?", msg);
-	else if (status >= 500)
-		nu_err("http: %s %s: %s", r->method_name, where ? where : "?", msg);
+	 * is load or a busy store, to watch; 501 and 505 are about what the
+	 * client sent; other 5xx are faults. */
+	if (status >= 500 && status != 501 && status != 505) {
+		const char *path = r->path[0] ? r->path : nu_http_req_path(r->req);
+		nu_norm_escape(path, strlen(path), sizeof r->path, where);
+		if (status == 503)
+			nu_warn("http: %s %s: %s", r->method_name, where, msg);
+		else
+			nu_err("http: %s %s: %s", r->method_name, where, msg);
+	}
 	nu_api_json(r, status, nu_api_error_body(code, field, msg));
 }
 

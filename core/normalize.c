@@ -77,11 +77,11 @@ static int is_invisible(uint32_t c)
 	       c == 0x2060 || c == 0xFEFF;
 }
 
-/* Copies at most QUOTE_MAX bytes of s into q for a message. Control bytes
- * and broken UTF-8 become \xNN so that a hostile cell cannot put line
- * breaks or terminal escapes into an import log. Cuts on a character
- * boundary and marks the cut with "...". */
-static const char *quote(const char *s, size_t n, char *q)
+/* Control bytes and broken UTF-8 become \xNN so that hostile input cannot
+ * put line breaks or terminal escapes into a log, nor break the JSON an
+ * error goes out in. Cuts on a character boundary and marks the cut with
+ * "...". */
+const char *nu_norm_escape(const char *s, size_t n, size_t max_in, char *q)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, o = 0, k, j;
@@ -89,7 +89,7 @@ static const char *quote(const char *s, size_t n, char *q)
 
 	while (i < n) {
 		k = utf8_next(u + i, n - i, &c);
-		if (i + (k ? k : 1) > QUOTE_MAX) {
+		if (i + (k ? k : 1) > max_in) {
 			memcpy(q + o, "...", 3);
 			o += 3;
 			break;
@@ -105,6 +105,12 @@ static const char *quote(const char *s, size_t n, char *q)
 	}
 	q[o] = '\0';
 	return q;
+}
+
+/* At most QUOTE_MAX bytes of s, for a message. */
+static const char *quote(const char *s, size_t n, char *q)
+{
+	return nu_norm_escape(s, n, QUOTE_MAX, q);
 }
 
 /* Length of the whitespace character at the start of s, or 0. Besides

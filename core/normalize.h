@@ -72,4 +72,9 @@ int nu_norm_phone(const char *in, const char *default_cc,
 int nu_norm_token(const char *in, char *out, size_t outlen,
                   char *err, size_t errlen);
 
+/* s[0..n) as text fit for a message or a log line: control bytes and
+ * broken UTF-8 as \xNN, at most max_in bytes of s, a cut marked "...".
+ * q must hold max_in * 4 + 4 bytes. Returns q. */
+const char *nu_norm_escape(const char *s, size_t n, size_t max_in, char *q);
+
 #endif /* NU_NORMALIZE_H */

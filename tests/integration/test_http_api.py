@@ -16,6 +16,7 @@ http.max_connections; the CLI in remote mode against the same data read
 locally; and a kill -9 right after a 202.
 """
 import base64
+import collections
 import concurrent.futures
 import email as pyemail
 import hashlib
@@ -1086,6 +1087,73 @@ def eqd(got, want, what, detail=None):
     return ok(got == want, what, "got %r, want %r%s" % (got, want, "" if detail is None else "; %r" % (detail,)))
 
 
+def mangled_requests(port, auth, cases=400, seed=6):
+    """Valid requests cut, flipped, doubled and spliced at random (fixed
+    seed), each sent whole and the write side shut: the server must answer
+    with well-formed answers or close, promptly, and live on."""
+    import random
+    rnd = random.Random(seed)
+    ev = json.dumps({"type": "fuzz.one", "email": "fuzz@x.cn"}).encode()
+    bases = [
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(ev) + ev,
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\n" + auth + b"Transfer-Encoding: chunked\r\n\r\n"
+        b"%x\r\n" % len(ev) + ev + b"\r\n0\r\n\r\n",
+        b"GET /v1/leads?limit=2&x=%41 HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n",
+        b"GET /healthz HTTP/1.1\r\n\r\nHEAD /t/o/abc HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    ]
+    junk = [b"\r", b"\n", b"\r\n", b"\x00", b" ", b":", b"\t", b"0", b"ffffffffffffffffff", b"\xff",
+            b"Content-Length: 5\r\n", b"Transfer-Encoding: chunked\r\n", b"Expect: 100-continue\r\n"]
+
+    def mangle(data):
+        for _ in range(rnd.randint(1, 3)):
+            at = rnd.randrange(len(data) + 1)
+            op = rnd.randrange(5)
+            if op == 0:
+                data = data[:at]
+            elif op == 1 and at < len(data):
+                data = data[:at] + bytes([rnd.randrange(256)]) + data[at + 1:]
+            elif op == 2:
+                data = data[:at] + rnd.choice(junk) + data[at:]
+            elif op == 3:
+                data = data + data[at:]
+            else:
+                data = data.replace(b"\r\n", b"\n", rnd.randrange(4))
+        return data
+
+    def one(data):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        got = b""
+        t0 = time.monotonic()
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except (ConnectionResetError, BrokenPipeError, socket.timeout):
+            pass
+        finally:
+            s.close()
+        return got, time.monotonic() - t0
+
+    inputs = [mangle(rnd.choice(bases)) for _ in range(cases)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, inputs))
+    bad = [(data, got) for data, (got, took) in zip(inputs, results)
+           if took > 4 or (got and not raw_answers(got)) or any(not 100 <= a[0] <= 599 or a[0] == 500 or (a[0] >= 200 and
+                                                                   not a[1].get("content-type"))
+                                                                   for a in raw_answers(got))]
+    slow = max(took for _, took in results)
+    seen = collections.Counter(a[0] for got, _ in results for a in raw_answers(got))
+    tap.note("mangled requests' answers by status: %s; %d closed without one" % (
+        ", ".join("%d x%d" % kv for kv in sorted(seen.items())), sum(1 for got, _ in results if not got)))
+    eqd(bad[:3], [], "proto: %d mangled requests (cut, flipped, spliced) each got well-formed answers (no 500) "
+        "or a close, the slowest in %.1f s" % (cases, slow))
+
+
 def scenario_protocol():
     """A third daemon with http.timeout = 2 s and small limits: slow
     clients, oversized requests, chunked bodies, Expect, pipelining,
@@ -1240,12 +1308,13 @@ def scenario_protocol():
             got, closed = raw_exchange(port, data, wait=3)
             eqd(([raw_error(x) for x in raw_answers(got)], closed), ([want], True),
                "proto: %s -> %d %s JSON and the close" % (what, want[0], want[1]), got)
-        r = request("GET", "/healthz", port=port, count=False)
-        eqd(r.status, 200, "proto: the daemon still serves after all of that")
         r = request("GET", "/metrics", port=port, count=False)
         text = r.body.decode()
         eqd([metric(text, 'nurture_http_requests_total{class="%s"}' % c) for c in ("4xx", "5xx")], [18.0, 3.0],
            "proto: /metrics counts the refusals: 18 4xx (408 x3, 413 x4, 431, 404, 400 x8, 417), 5xx 3 (501 x2, 505)")
+        mangled_requests(port, auth)
+        r = request("GET", "/healthz", port=port, count=False)
+        eqd(r.status, 200, "proto: the daemon still serves after all of that")
     finally:
         if d:
             eqd(d.stop(), 0, "proto: the daemon stopped cleanly")
