@@ -157,7 +157,7 @@ static void counters(text *t, const nu_httpd *h)
 		put(t, "nurture_http_requests_total{class=\"%dxx\"} %llu\n", c, (unsigned long long)n->requests[c]);
 	metric(t, "nurture_http_connections", "gauge", "Open HTTP connections.");
 	put(t, "nurture_http_connections %d\n", nu_http_server_connections(h->server));
-	metric(t, "nurture_http_connections_refused_total", "counter", "Requests refused over http.max_connections.");
+	metric(t, "nurture_http_connections_refused_total", "counter", "Connections refused over http.max_connections.");
 	put(t, "nurture_http_connections_refused_total %llu\n", (unsigned long long)nu_http_server_refused(h->server));
 	metric(t, "nurture_events_ingested_total", "counter", "Events received over the API, by result.");
 	put(t, "nurture_events_ingested_total{result=\"accepted\"} %llu\n", (unsigned long long)n->events_accepted);

@@ -66,8 +66,7 @@ struct nu_http_req {
 	char *extra;                /* header lines the handler added */
 	size_t extra_len;
 	size_t nhdr;
-	const char **hdr;           /* name, value, name, value … in head */
-	char *head;                 /* the head's copy, split in place */
+	const char **hdr;           /* name, value, name, value … in the head's copy */
 };
 
 struct conn {
@@ -132,17 +131,23 @@ static void req_free(nu_http_req *r)
 	free(r);
 }
 
-/* A request whose head could not be read: enough for an answer. */
-static nu_http_req *req_blank(conn *c)
+/* What a request is before its head is read: enough for an answer. */
+static void req_init(nu_http_req *r, conn *c)
 {
-	nu_http_req *r = calloc(1, sizeof *r);
-
-	if (!r)
-		return NULL;
+	memset(r, 0, sizeof *r);
 	r->conn = c;
 	r->method_name = "?";
 	r->path = "";
 	r->content_length = -1;
+}
+
+/* A request whose head could not be read. */
+static nu_http_req *req_blank(conn *c)
+{
+	nu_http_req *r = malloc(sizeof *r);
+
+	if (r)
+		req_init(r, c);
 	return r;
 }
 
@@ -544,7 +549,6 @@ static int refuse(conn *c, int status, const char *code, const char *fmt, ...)
 		return REFUSED;
 	}
 	c->req->keep_alive = 0;
-	c->req->body = NULL;
 	c->req_end = c->in_len;
 	c->closing = 1;
 	dispatch(c, code, status, message);
@@ -734,7 +738,7 @@ static int parse_head(conn *c, size_t len)
 	const char *src = c->in + c->req_start;
 	size_t lines = 0, nptr;
 	nu_http_req *r;
-	char *p, *next, *end;
+	char *head, *p, *next, *end;
 	int minor = 1, status;
 
 	for (const char *q = src; (q = memchr(q, '\n', len - (size_t)(q - src))); q++)
@@ -746,19 +750,15 @@ static int parse_head(conn *c, size_t len)
 		c->dead = 1;
 		return REFUSED;
 	}
-	memset(r, 0, sizeof *r);
-	r->conn = c;
-	r->content_length = -1;
-	r->method_name = "?";
-	r->path = "";
+	req_init(r, c);
 	r->hdr = (const char **)(r + 1);
-	r->head = (char *)(r->hdr + nptr);
-	memcpy(r->head, src, len);
-	r->head[len] = '\0';
+	head = (char *)(r->hdr + nptr);
+	memcpy(head, src, len);
+	head[len] = '\0';
 	c->req = r;
-	if (!(end = cut_line(r->head, &next)))
+	if (!(end = cut_line(head, &next)))
 		return refuse(c, 400, "bad_request", "the request line has a stray CR");
-	if ((status = parse_request_line(r, r->head, &minor)))
+	if ((status = parse_request_line(r, head, &minor)))
 		return refuse(c, status, status == 505 ? "http_version_not_supported" : "bad_request",
 			      status == 505 ? "this server speaks HTTP/1.0 and HTTP/1.1"
 			      : "the request line is malformed (METHOD /path HTTP/1.1)");
