@@ -39,6 +39,9 @@ struct nu_httpd {
 	nu_api_counters n;
 	nu_api_group *group;               /* api_group.c */
 	struct nu_api_clock *clock;        /* the clock advance under way (api_clock.c) */
+	unsigned char (*token_digest)[32]; /* SHA-256 of each configured token, in config order */
+	struct evp_md_st *sha256;          /* fetched once: OpenSSL's one-shot SHA256() fetches per call */
+	struct evp_md_ctx_st *digest_ctx;
 };
 
 typedef struct nu_api_req {
@@ -115,9 +118,10 @@ nu_api_group *nu_api_group_new(nu_httpd *h);
 void nu_api_group_free(nu_api_group *g);
 /* Makes the loop turn's shared transaction the current one (opening it). */
 int  nu_api_group_join(nu_api_req *r, nu_error *err);
-/* Holds r's answer (body stolen) until the group commits: then status and
- * body go out, or a 503 if the commit failed. */
-void nu_api_group_answer(nu_api_req *r, int status, json_t *body, const nu_api_ingest_counts *counts);
+/* Holds r's answer (text: malloc'd JSON, stolen; NULL when out of memory)
+ * until the group commits: then status and text go out, or a 503 if the
+ * commit failed. */
+void nu_api_group_answer(nu_api_req *r, int status, char *text, const nu_api_ingest_counts *counts);
 /* The shared transaction failed under r: rolls it back and answers every
  * held request 503 with err. r itself is left to answer. */
 void nu_api_group_abort(nu_api_req *r, const nu_error *err);

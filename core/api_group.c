@@ -227,13 +227,11 @@ static int hold(nu_api_group *g, const held_answer *a)
 	return 0;
 }
 
-void nu_api_group_answer(nu_api_req *r, int status, json_t *body, const nu_api_ingest_counts *counts)
+void nu_api_group_answer(nu_api_req *r, int status, char *text, const nu_api_ingest_counts *counts)
 {
 	nu_api_group *g = r->h->group;
-	held_answer a = { r->req, status, NULL, *counts };
+	held_answer a = { r->req, status, text, *counts };
 
-	a.body = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-	json_decref(body);
 	r->answered = 1;
 	if (!a.body || hold(g, &a) < 0) {
 		/* No memory to wait: commit what there is, then answer this one

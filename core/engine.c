@@ -738,19 +738,31 @@ static int turn_over(nu_engine *e)
 	return e->turn_cut;
 }
 
-/* Reads up to BATCH rows past the cursor of one log. */
-static int read_log(nu_engine *e, const char *cursor, const char *sql, int *did, nu_error *err)
-{
-	sqlite3_stmt *st;
-	int64_t from, last;
-	struct row { int64_t id, lead, at; char *a, *props; int merged; } rows[BATCH];
-	size_t n = 0;
-	int rc = NU_OK;
+/* A log is read a chunk at a time, chunks growing from 8 rows to 64: a
+ * turn cut short by its time budget then reads little more than it
+ * handles, even with a long backlog. */
+#define LOG_CHUNK_FIRST 8
+#define LOG_CHUNK 64
 
-	if (cursor_get(e->s, cursor, &from, err) < 0 || !(st = nu_store_stmt(e->s, sql, err)))
-		return NU_EDB;
+typedef struct log_row {
+	int64_t id, lead, at;
+	char *a, *props;
+	int merged;
+} log_row;
+
+/* Up to want rows past from, copied out of the statement (handling a row
+ * runs statements of its own); the count, or -1 on a failure. */
+static int read_rows(nu_engine *e, const char *sql, int64_t from, log_row *rows, int want,
+		     nu_error *err)
+{
+	sqlite3_stmt *st = nu_store_stmt(e->s, sql, err);
+	int n = 0;
+
+	if (!st)
+		return -1;
 	sqlite3_bind_int64(st, 1, from);
-	while (n < BATCH && sqlite3_step(st) == SQLITE_ROW) {
+	sqlite3_bind_int64(st, 2, want);
+	while (n < want && sqlite3_step(st) == SQLITE_ROW) {
 		rows[n].id = sqlite3_column_int64(st, 0);
 		rows[n].lead = sqlite3_column_int64(st, 1);
 		rows[n].a = strdup((const char *)sqlite3_column_text(st, 2));
@@ -761,35 +773,63 @@ static int read_log(nu_engine *e, const char *cursor, const char *sql, int *did,
 		n++;
 	}
 	sqlite3_reset(st);
+	return n;
+}
+
+/* Hands one row to the engine: an event, or a tag or stage change. */
+static int handle_row(nu_engine *e, const char *cursor, const log_row *row, nu_error *err)
+{
+	int64_t lead;
+	/* The query read merged_into: only a merged-away lead needs its
+	 * survivor looked up. */
+	int live = row->merged ? nu_lead_live_id(e->s, row->lead, &lead, err)
+			       : (lead = row->lead, NU_OK);
+
+	if (live == NU_OK && !strcmp(cursor, "event")) {
+		log_event ev = { row->id, row->at, row->a, row->props, NULL, 0 };
+		int rc = on_event(e, lead, &ev, err);
+		json_decref(ev.props);
+		return rc;
+	}
+	if (live == NU_OK)
+		return on_change(e, lead, !strcmp(cursor, "tag_change") ? "tag" : "stage", row->a, err);
+	/* A row of a lead that no longer exists is passed over. */
+	return live == NU_EDB ? live : NU_OK;
+}
+
+/* Handles up to BATCH rows past the cursor of one log, while the turn
+ * lasts, and moves the cursor past those handled. */
+static int read_log(nu_engine *e, const char *cursor, const char *sql, int *did, nu_error *err)
+{
+	log_row rows[LOG_CHUNK];
+	int64_t from, last;
+	int rc = NU_OK, want = LOG_CHUNK_FIRST, total = 0;
+
+	if (cursor_get(e->s, cursor, &from, err) < 0)
+		return NU_EDB;
 	last = from;
 	e->reading_log = 1;
-	for (size_t i = 0; i < n; i++) {
-		int64_t lead;
-		/* Out of time: the rest stay past the cursor for the next turn. */
-		if (rc == NU_OK && !turn_over(e)) {
-			/* The query read merged_into: only a merged-away lead needs
-			 * its survivor looked up. */
-			int live = rows[i].merged ? nu_lead_live_id(e->s, rows[i].lead, &lead, err)
-						  : (lead = rows[i].lead, NU_OK);
-			if (live == NU_OK && !strcmp(cursor, "event")) {
-				log_event ev = { rows[i].id, rows[i].at, rows[i].a, rows[i].props, NULL, 0 };
-				rc = on_event(e, lead, &ev, err);
-				json_decref(ev.props);
-			} else if (live == NU_OK) {
-				rc = on_change(e, lead, !strcmp(cursor, "tag_change") ? "tag" : "stage",
-					       rows[i].a, err);
-			} else if (live == NU_EDB) {
-				rc = live;
-			}
-			/* A row of a lead that no longer exists is passed over. */
-			if (rc == NU_OK) {
+	while (rc == NU_OK && total < BATCH && !turn_over(e)) {
+		int n = read_rows(e, sql, last, rows, want, err);
+		if (n < 0) {
+			rc = NU_EDB;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			/* Out of time: the rest stay past the cursor for the next turn. */
+			if (rc == NU_OK && !turn_over(e) &&
+			    (rc = handle_row(e, cursor, &rows[i], err)) == NU_OK) {
 				last = rows[i].id;
 				(*did)++;
 				e->turn_units++;
 			}
+			free(rows[i].a);
+			free(rows[i].props);
 		}
-		free(rows[i].a);
-		free(rows[i].props);
+		if (n < want)
+			break;           /* the log is read to its end */
+		total += n;
+		want = want * 2 > LOG_CHUNK ? LOG_CHUNK : want * 2;
 	}
 	e->reading_log = 0;
 	return rc == NU_OK && last != from ? cursor_set(e->s, cursor, last, err) : rc;
@@ -885,16 +925,16 @@ static int fire_due(nu_engine *e, int *did, nu_error *err)
 static int pump_work(nu_engine *e, int *did, nu_error *err)
 {
 	int rc = read_log(e, "event", "SELECT e.id, e.lead_id, e.type, e.at, e.props, l.merged_into"
-		      " FROM event e JOIN lead l ON l.id = e.lead_id WHERE e.id > ? ORDER BY e.id LIMIT 500",
+		      " FROM event e JOIN lead l ON l.id = e.lead_id WHERE e.id > ? ORDER BY e.id LIMIT ?",
 		      did, err);
 	if (rc == NU_OK)
 		rc = read_log(e, "tag_change", "SELECT c.id, c.lead_id, c.name, c.at, NULL, l.merged_into"
 			      " FROM tag_change c JOIN lead l ON l.id = c.lead_id"
-			      " WHERE c.id > ? AND c.op = 'add' ORDER BY c.id LIMIT 500", did, err);
+			      " WHERE c.id > ? AND c.op = 'add' ORDER BY c.id LIMIT ?", did, err);
 	if (rc == NU_OK)
 		rc = read_log(e, "stage_change", "SELECT c.id, c.lead_id, c.to_stage, c.at, NULL, l.merged_into"
 			      " FROM stage_change c JOIN lead l ON l.id = c.lead_id"
-			      " WHERE c.id > ? ORDER BY c.id LIMIT 500", did, err);
+			      " WHERE c.id > ? ORDER BY c.id LIMIT ?", did, err);
 	if (rc == NU_OK)
 		rc = fire_due(e, did, err);
 	if (rc == NU_OK && !e->no_dispatch && !e->dispatching)

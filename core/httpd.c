@@ -14,6 +14,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include "api.h"
 #include "json_text.h"
@@ -278,20 +279,40 @@ void nu_api_wake(nu_api_req *r)
 
 /* ---- auth --------------------------------------------------------------- */
 
+static int digest(nu_httpd *h, const char *text, unsigned char out[SHA256_DIGEST_LENGTH])
+{
+	return EVP_DigestInit_ex2(h->digest_ctx, h->sha256, NULL) == 1 &&
+	       EVP_DigestUpdate(h->digest_ctx, text, strlen(text)) == 1 &&
+	       EVP_DigestFinal_ex(h->digest_ctx, out, NULL) == 1;
+}
+
+/* The configured tokens' digests, once: each request then hashes only
+ * the token it was given. */
+static int digest_tokens(nu_httpd *h)
+{
+	const nu_http_config *cfg = h->opt.cfg;
+
+	if (!(h->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) || !(h->digest_ctx = EVP_MD_CTX_new()) ||
+	    !(h->token_digest = calloc(cfg->ntokens + 1, sizeof *h->token_digest)))
+		return 0;
+	for (size_t i = 0; i < cfg->ntokens; i++)
+		if (!digest(h, cfg->tokens[i].secret, h->token_digest[i]))
+			return 0;
+	return 1;
+}
+
 /* Compares digests so neither the length nor the content of a configured
  * token leaks through timing; every token is checked. */
-static unsigned token_scopes(const nu_httpd *h, const char *given)
+static unsigned token_scopes(nu_httpd *h, const char *given)
 {
-	unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
+	unsigned char got[SHA256_DIGEST_LENGTH];
 	unsigned scopes = 0;
 
-	SHA256((const unsigned char *)given, strlen(given), got);
-	for (size_t i = 0; i < h->opt.cfg->ntokens; i++) {
-		const nu_api_token *t = &h->opt.cfg->tokens[i];
-		SHA256((const unsigned char *)t->secret, strlen(t->secret), want);
-		if (!CRYPTO_memcmp(want, got, sizeof got))
-			scopes |= t->scopes;
-	}
+	if (!digest(h, given, got))
+		return 0;
+	for (size_t i = 0; i < h->opt.cfg->ntokens; i++)
+		if (!CRYPTO_memcmp(h->token_digest[i], got, sizeof got))
+			scopes |= h->opt.cfg->tokens[i].scopes;
 	return scopes;
 }
 
@@ -461,6 +482,17 @@ static void on_refused(nu_http_req *req, int status, const char *code, const cha
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+/* What nu_httpd_start made; each part may be missing. */
+static void httpd_free(nu_httpd *h)
+{
+	nu_api_group_free(h->group);   /* commits and answers what is held */
+	nu_http_server_free(h->server);
+	EVP_MD_CTX_free(h->digest_ctx);
+	EVP_MD_free(h->sha256);
+	free(h->token_digest);
+	free(h);
+}
+
 int nu_httpd_start(struct event_base *base, const nu_httpd_options *o, nu_httpd **out,
 		   nu_error *err)
 {
@@ -482,13 +514,12 @@ int nu_httpd_start(struct event_base *base, const nu_httpd_options *o, nu_httpd 
 	h->opt = *o;
 	h->base = base;
 	h->started_ms = nu_time_now_ms();   /* wall time: the store's clock may be advanced */
-	if (!(h->group = nu_api_group_new(h))) {
-		free(h);
-		return nu_error_set(err, NU_ENOMEM, "out of memory");
+	if (!(h->group = nu_api_group_new(h)) || !digest_tokens(h)) {
+		httpd_free(h);
+		return nu_error_set(err, NU_ENOMEM, "out of memory, or no SHA-256 in OpenSSL");
 	}
 	if (nu_http_server_start(base, &so, &h->server, err) != NU_OK) {
-		nu_api_group_free(h->group);
-		free(h);
+		httpd_free(h);
 		return err->code;
 	}
 	/* listen is host:port, "[::1]:0" included: the port actually bound replaces its own. */
@@ -504,9 +535,7 @@ void nu_httpd_stop(nu_httpd *h)
 	if (!h)
 		return;
 	nu_api_clock_stop(h);   /* answers its request while the connection is still there */
-	nu_api_group_free(h->group);   /* commits and answers what is held */
-	nu_http_server_free(h->server);
-	free(h);
+	httpd_free(h);
 }
 
 void nu_httpd_flush(nu_httpd *h)

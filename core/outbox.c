@@ -39,8 +39,13 @@ static int suppressed(nu_run_ctx *ctx, const char *channel, const char *address,
 		      size_t len, nu_error *err)
 {
 	sqlite3_stmt *st = nu_store_stmt(ctx->s,
-		"SELECT channel, reason FROM suppression WHERE (channel = ?1 OR channel = '*')"
-		" AND (address = ?2 OR address = ?3) LIMIT 1", err);
+		/* Four key lookups, any channel first. Written with OR, SQLite
+		 * builds a temporary table of candidate rows on every send. */
+		"SELECT channel, reason FROM suppression WHERE channel = '*' AND address = ?2"
+		" UNION ALL SELECT channel, reason FROM suppression WHERE channel = '*' AND address = ?3"
+		" UNION ALL SELECT channel, reason FROM suppression WHERE channel = ?1 AND address = ?2"
+		" UNION ALL SELECT channel, reason FROM suppression WHERE channel = ?1 AND address = ?3"
+		" LIMIT 1", err);
 	char lead[32];
 	int found;
 
@@ -68,9 +73,11 @@ static int capped(nu_run_ctx *ctx, const char *channel, char *why, size_t len, n
 
 	if (!p->cap_window_ms || p->cap_max <= 0)
 		return 0;
+	/* ORs, not IN: an IN list on a column the index does not cover makes
+	 * SQLite build a temporary table for it on every send. */
 	if (!(st = nu_store_stmt(ctx->s, "SELECT count(*) FROM outbox WHERE lead_id = ? AND channel = ?"
-				 " AND created_at > ? AND state IN ('pending', 'sending', 'sent', 'unknown')",
-				 err)))
+				 " AND created_at > ? AND (state = 'pending' OR state = 'sending'"
+				 " OR state = 'sent' OR state = 'unknown')", err)))
 		return NU_EDB;
 	sqlite3_bind_int64(st, 1, ctx->lead_id);
 	sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
