@@ -81,7 +81,9 @@ static void work(struct daemon *d)
 	int did;
 
 	int more;
-	nu_httpd_flush(d->httpd);
+	/* An open commit group is left to its window: the pump hands its
+	 * claimed sends over inside it and goes no further (the engine's turn
+	 * comes when the group commits). */
 	if (nu_engine_pump_for(d->e, d->opt->once ? 0 : TURN_BUDGET_US, &did, &more, &d->err) < 0) {
 		/* A database error: log it and try again shortly rather than
 		 * die; nothing was committed for the failed batch. */

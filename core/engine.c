@@ -1006,12 +1006,44 @@ static int step_woken(nu_engine *e, int *did, nu_error *err)
  * wake take their next step in it too, instead of a commit each. A crash
  * before it commits leaves the sends 'sending', which recovery treats like
  * any send in doubt. */
+/* The hand-over inside a commit group that requests opened: the answers,
+ * and the steps of the runs they wake, commit with those requests rather
+ * than alone (one commit, and the pages both touch, the newest rows of
+ * the outbox, journal and run tables, written once). A failure undoes the
+ * hand-over's writes only; the sends stay 'sending', as when a hand-over
+ * of its own fails to commit. */
+static int hand_over_in_group(nu_engine *e, int *did, nu_error *err)
+{
+	int rc, kept;
+
+	if ((rc = nu_store_mark(e->s, err)) < 0) {
+		nu_outbox_unclaim(e);
+		return rc;
+	}
+	e->collect_woken = 1;
+	rc = nu_outbox_hand_over(e, err);
+	e->collect_woken = 0;
+	if (rc < 0) {
+		e->nwoken = 0;
+		nu_store_back_to_mark(e->s);
+		nu_run_tx_end(e, 0);
+		return rc;
+	}
+	/* As on a hand-over of its own: the answers are kept even when the
+	 * steps fail (step_woken gives those runs timers instead). */
+	rc = step_woken(e, did, err);
+	kept = nu_store_unmark(e->s, err);
+	return rc < 0 ? rc : kept;
+}
+
 static int hand_over(nu_engine *e, int *did, nu_error *err)
 {
 	int rc, shared;
 
 	if (!e->nclaimed)
 		return NU_OK;
+	if (nu_store_group_open(e->s))
+		return hand_over_in_group(e, did, err);
 	/* Without a transaction of its own each completion commits alone. */
 	shared = nu_store_begin(e->s, err) == NU_OK;
 	e->collect_woken = shared;
@@ -1119,6 +1151,11 @@ static int pump_rounds(nu_engine *e, int *total, int *more, nu_error *err)
 	/* Sends claimed in a transaction the engine joined (ingest) go first. */
 	if (hand_over(e, total, err) < 0)
 		return NU_EDB;
+	/* Requests hold a commit group open: the engine's turn comes inside
+	 * it, when it commits (nu_engine_pump_joined); a transaction of the
+	 * pump's own now would cut the group short. */
+	if (nu_store_group_open(e->s))
+		return NU_OK;
 	/* Each round may cause more work (a step tags a lead, a send
 	 * completes); go until a round finds nothing, with a bound so a flow
 	 * that loops through tags cannot spin the loop forever. */

@@ -454,7 +454,10 @@ static int in_flight(nu_store *s, int64_t op_id, nu_error *err)
 int nu_engine_send_complete(nu_engine *e, int64_t op_id, const char *status,
 			    const char *provider_id, const char *error, nu_error *err)
 {
-	int rc, own = !nu_store_in_tx(e->s);
+	/* During a hand-over the answer joins the pump's transaction, or the
+	 * commit group the hand-over joined; otherwise (an I/O callback) it
+	 * commits alone. */
+	int rc, own = !nu_store_in_tx(e->s) && !(e->dispatching && nu_store_group_open(e->s));
 
 	if (own && nu_store_begin(e->s, err) < 0)
 		return NU_EDB;
