@@ -116,6 +116,10 @@ static void work(struct daemon *d)
 	now = nu_store_now(s);
 	d->timer_due = due;
 	int64_t wait = due > now ? due - now : 0;
+	/* Due now, but the pump left its turn to an open commit group: look
+	 * again in a millisecond rather than spin until the group commits. */
+	if (!wait && nu_store_group_open(s))
+		wait = 1;
 	/* Cap the sleep: the clock may jump (NTP, suspend); a minute's
 	 * re-check is cheap. */
 	if (wait > 60000)
