@@ -164,17 +164,17 @@ static char *batch_answer_text(const batch_result *b, int single)
 	char buf[192];
 	json_t *o;
 	char *text;
+	int n;
 
-	if (!json_array_size(b->errors) && single) {
-		snprintf(buf, sizeof buf, "{\"accepted\":%zu,\"duplicates\":%zu,\"rejected\":0,"
-			 "\"event_id\":%lld,\"lead_id\":%lld,\"lead_created\":%s}", b->accepted,
-			 b->duplicates, (long long)b->last.event_id, (long long)b->last.resolve.lead_id,
-			 b->last.resolve.created ? "true" : "false");
-		return strdup(buf);
-	}
 	if (!json_array_size(b->errors)) {
-		snprintf(buf, sizeof buf, "{\"accepted\":%zu,\"duplicates\":%zu,\"rejected\":0}",
-			 b->accepted, b->duplicates);
+		n = snprintf(buf, sizeof buf, "{\"accepted\":%zu,\"duplicates\":%zu,\"rejected\":0",
+			     b->accepted, b->duplicates);
+		if (single)
+			n += snprintf(buf + n, sizeof buf - (size_t)n,
+				      ",\"event_id\":%lld,\"lead_id\":%lld,\"lead_created\":%s",
+				      (long long)b->last.event_id, (long long)b->last.resolve.lead_id,
+				      b->last.resolve.created ? "true" : "false");
+		snprintf(buf + n, sizeof buf - (size_t)n, "}");
 		return strdup(buf);
 	}
 	o = batch_answer(b, single);

@@ -1003,49 +1003,22 @@ static int step_woken(nu_engine *e, int *did, nu_error *err)
 /* The claimed sends go to their channels, now that the claim is committed.
  * Channels that answer at once (the mock, the built-in test channel, a
  * refusal) complete inside one transaction, and the runs their answers
- * wake take their next step in it too, instead of a commit each. A crash
- * before it commits leaves the sends 'sending', which recovery treats like
- * any send in doubt. */
-/* The hand-over inside a commit group that requests opened: the answers,
- * and the steps of the runs they wake, commit with those requests rather
- * than alone (one commit, and the pages both touch, the newest rows of
- * the outbox, journal and run tables, written once). A failure undoes the
- * hand-over's writes only; the sends stay 'sending', as when a hand-over
- * of its own fails to commit. */
-static int hand_over_in_group(nu_engine *e, int *did, nu_error *err)
-{
-	int rc, kept;
-
-	if ((rc = nu_store_mark(e->s, err)) < 0) {
-		nu_outbox_unclaim(e);
-		return rc;
-	}
-	e->collect_woken = 1;
-	rc = nu_outbox_hand_over(e, err);
-	e->collect_woken = 0;
-	if (rc < 0) {
-		e->nwoken = 0;
-		nu_store_back_to_mark(e->s);
-		nu_run_tx_end(e, 0);
-		return rc;
-	}
-	/* As on a hand-over of its own: the answers are kept even when the
-	 * steps fail (step_woken gives those runs timers instead). */
-	rc = step_woken(e, did, err);
-	kept = nu_store_unmark(e->s, err);
-	return rc < 0 ? rc : kept;
-}
-
+ * wake take their next step in it too, instead of a commit each. When
+ * requests hold a commit group open, that transaction is the group's,
+ * under a mark: one commit with those requests, and the pages both touch
+ * (the newest rows of the outbox, journal and run tables) written once; a
+ * failure undoes the hand-over's writes only. A crash before the commit
+ * leaves the sends 'sending', which recovery treats like any send in
+ * doubt. */
 static int hand_over(nu_engine *e, int *did, nu_error *err)
 {
-	int rc, shared;
+	int in_group = nu_store_group_open(e->s), rc, shared, kept;
 
 	if (!e->nclaimed)
 		return NU_OK;
-	if (nu_store_group_open(e->s))
-		return hand_over_in_group(e, did, err);
-	/* Without a transaction of its own each completion commits alone. */
-	shared = nu_store_begin(e->s, err) == NU_OK;
+	/* Without a transaction to share each completion commits alone, or
+	 * writes into the group by itself (its run woken by a timer). */
+	shared = (in_group ? nu_store_mark(e->s, err) : nu_store_begin(e->s, err)) == NU_OK;
 	e->collect_woken = shared;
 	rc = nu_outbox_hand_over(e, err);
 	e->collect_woken = 0;
@@ -1053,12 +1026,19 @@ static int hand_over(nu_engine *e, int *did, nu_error *err)
 		return rc;
 	if (rc < 0) {
 		e->nwoken = 0;
-		nu_store_rollback(e->s);
+		if (in_group) {
+			nu_store_back_to_mark(e->s);
+			nu_run_tx_end(e, 0);
+		} else {
+			nu_store_rollback(e->s);
+		}
 		return rc;
 	}
+	/* The answers are kept even when the steps fail (step_woken gives
+	 * those runs timers instead). */
 	rc = step_woken(e, did, err);
-	int done = nu_store_commit(e->s, err);
-	return rc < 0 ? rc : done;
+	kept = in_group ? nu_store_unmark(e->s, err) : nu_store_commit(e->s, err);
+	return rc < 0 ? rc : kept;
 }
 
 int nu_engine_pump(nu_engine *e, int *did, nu_error *err)

@@ -292,6 +292,7 @@ static int digest_tokens(nu_httpd *h)
 {
 	const nu_http_config *cfg = h->opt.cfg;
 
+	/* One slot more: calloc(0) may return NULL, which would read as no memory. */
 	if (!(h->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) || !(h->digest_ctx = EVP_MD_CTX_new()) ||
 	    !(h->token_digest = calloc(cfg->ntokens + 1, sizeof *h->token_digest)))
 		return 0;
@@ -536,12 +537,6 @@ void nu_httpd_stop(nu_httpd *h)
 		return;
 	nu_api_clock_stop(h);   /* answers its request while the connection is still there */
 	httpd_free(h);
-}
-
-void nu_httpd_flush(nu_httpd *h)
-{
-	if (h)
-		nu_api_group_flush(h);
 }
 
 int nu_httpd_port(const nu_httpd *h)

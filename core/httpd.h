@@ -36,10 +36,6 @@ typedef struct nu_httpd_options {
 int  nu_httpd_start(struct event_base *base, const nu_httpd_options *o, nu_httpd **out,
 		    nu_error *err);
 void nu_httpd_stop(nu_httpd *h);
-/* Commits the open ingest group now (the engine joining it) and answers
- * its requests: the daemon's pump does so before it starts, rather than
- * commit the group without the engine. */
-void nu_httpd_flush(nu_httpd *h);
 /* The port actually bound (listen "127.0.0.1:0" picks a free one). */
 int  nu_httpd_port(const nu_httpd *h);
 
